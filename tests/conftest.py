@@ -1,0 +1,17 @@
+"""Shared test paths. Area-specific fixtures live in their own test modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CONFORMANCE = SHARED / "conformance"
+DATA_SAMPLES = REPO / "data-samples"
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO

@@ -1,0 +1,33 @@
+"""Repo-level promises: the README's two commands, its generated schema table, the public API."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import REPO
+
+from pipeline import schema_doc
+
+
+def test_readme_schema_table_is_current() -> None:
+    text = (REPO / "README.md").read_text()
+    assert schema_doc.splice(text) == text, "run: python -m pipeline.schema_doc --write README.md"
+
+
+def test_quick_start_has_exactly_two_commands() -> None:
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Quick start", 1)[1]
+    block = re.search(r"```(?:bash)?\n(.*?)```", section, re.S)
+    assert block, "Quick start needs a code block"
+    commands = [ln for ln in block.group(1).splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    assert commands == ["./dev demo", "./dev test"]
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "./dev test" in ci
+
+
+def test_cli_help_lists_every_verb() -> None:
+    from pipeline.cli import VERBS, build_parser
+
+    help_text = build_parser().format_help()
+    for verb in VERBS:
+        assert verb in help_text

@@ -27,6 +27,9 @@ class Subnet:
     route_table_id: str | None = None
     nacl_id: str | None = None
     name: str | None = None
+    # Added: provenance, as on Interface. ``cidr`` is "" when only logs know the subnet.
+    confidence: float = 1.0
+    source: TopologySource | None = None
 
 
 @dataclass
@@ -43,6 +46,11 @@ class Interface:
     public_ip: str | None = None
     confidence: float = 1.0  # 1.0 from API/file; lower when inferred from logs
     source: TopologySource = "file"
+    # Added: when a snapshot last saw this interface, and addresses it held in older
+    # snapshots (interfaces churn; old flow records still name the old address).
+    # ``private_ip`` is "" when unknown (e.g. a TGW attachment ENI seen only in TGW logs).
+    seen_at: str | None = None
+    previous_ips: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -1,18 +1,58 @@
-"""`flowsleuth report` (not built yet)."""
+"""`flowsleuth report`: the incident report (HTML, markdown or CSV) from a lake and its findings."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from ..errors import FlowsleuthError
+from ..errors import UsageError
 
-HELP = "report (not built yet)"
-EXAMPLE = "flowsleuth report --help"
+HELP = "write the incident report (self-contained HTML, markdown for chat, or CSV)"
+EXAMPLE = "flowsleuth report --lake lake/ --out out/   (reads out/findings.json from 'flowsleuth detect')"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--lake", type=Path, required=True, help="lake directory")
+    parser.add_argument("--out", type=Path, required=True, help="output directory (report.html, report.md, findings.csv)")
+    parser.add_argument(
+        "--findings", type=Path, metavar="FILE", help="findings.json (default: OUT/findings.json; run the detectors when absent)"
+    )
+    parser.add_argument("--format", choices=("html", "md", "csv"), default="html", help="html (default), md (also printed), csv")
+    parser.add_argument("--topology", type=Path, metavar="FILE", help="topology.json, to name AZs in charts")
+    parser.add_argument("--title", help="report title")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise FlowsleuthError("'flowsleuth report' is not built yet")
+    from ..db import open_lake
+    from ..detect import load_detectors, read_findings, run_detectors
+    from ..report import render_markdown, write_csv, write_report
+    from ..topology.model import Topology
+
+    topology = Topology.load(args.topology) if args.topology else None
+    findings_file = args.findings or args.out / "findings.json"
+    notes: list[str] = []
+    if args.findings and not args.findings.exists():
+        raise UsageError(f"findings file {str(args.findings)!r} not found; run 'flowsleuth detect' first")
+    con = open_lake(args.lake)
+    if findings_file.exists():
+        try:
+            findings = read_findings(findings_file)
+        except (ValueError, TypeError, KeyError) as e:
+            raise UsageError(f"{str(findings_file)!r} is not a findings.json written by flowsleuth: {e}") from None
+    else:
+        result = run_detectors(con, topology=topology)
+        findings, notes = result.findings, list(result.notes)
+        topology = topology or result.topology
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.format == "md":
+        text = render_markdown(findings, title=args.title, detect_notes=notes)
+        (args.out / "report.md").write_text(text, encoding="utf-8")
+        sys.stdout.write(text)
+        return 0
+    if args.format == "csv":
+        print(f"findings: {write_csv(findings, args.out / 'findings.csv')}")
+        return 0
+    path = write_report(con, findings, args.out, title=args.title, detect_notes=notes, topology=topology, detectors=load_detectors())
+    print(f"report: {path} ({len(findings)} findings)")
+    return 0

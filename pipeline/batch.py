@@ -1,0 +1,369 @@
+"""The scheduled job behind ``flowsleuth run``: ingest what is new, detect, report.
+
+Each run detects over the event-time span of what it ingested, widened backwards by
+the lookback (logs arrive late, so recent windows are scanned again), and keeps
+``<out>/state.json`` of open findings so a finding is ``new`` once, ``ongoing`` while
+it is seen again, and ``resolved`` once, when a later run covers its window without
+finding it. Overlapping runs are stopped by an fcntl lock on ``<out>/.lock``.
+
+Exit codes (as the CLI): 0 ran; 3 findings at or above ``fail_on``; 1 something
+failed (an object did not ingest, a detector's SQL failed; the report is still
+written); 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import FlowsleuthError, UsageError
+from .findings import SEVERITIES, Finding, iso_utc, severity_rank
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_FINDINGS = 0, 1, 3
+STATE_FILE = "state.json"
+LOCK_FILE = ".lock"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass
+class RunConfig:
+    """Everything one run needs. Fields are also the keys of ``flowsleuth.toml``."""
+
+    sources: list[str] = field(default_factory=list)  # s3://bucket/prefix or local folders
+    lake: Path | None = None  # the Parquet lake
+    out: Path | None = None  # findings.json, report.html, state.json
+    lookback: timedelta = timedelta(hours=2)  # re-scan this far before the earliest new record
+    since: datetime | None = None  # explicit detection window (overrides the ingested span)
+    until: datetime | None = None
+    detectors: list[str] | None = None  # default: all
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)  # detector -> name -> value
+    topology: Path | None = None  # topology.json
+    fail_on: str | None = None  # low | medium | high | critical
+    title: str | None = None  # report title
+    profile: str | None = None  # ingest: AWS profile
+    region: str | None = None
+    endpoint_url: str | None = None
+    workers: int | None = None
+
+
+CONFIG_KEYS = tuple(f.name for f in fields(RunConfig))
+
+
+# --- parsing -------------------------------------------------------------------------
+
+
+def parse_duration(text: str | int | float, *, name: str = "lookback") -> timedelta:
+    """``90s``, ``30m``, ``2h``, ``1d``, ``1w`` (or a number of seconds) -> timedelta."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return timedelta(seconds=float(text))
+    m = _DURATION.match(str(text))
+    if not m:
+        raise UsageError(f"{name} {text!r} is not a duration like 30m, 2h or 1d")
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+
+
+def parse_time(text: str | datetime, *, name: str = "since") -> datetime:
+    """ISO 8601 (``Z``, offset or naive = UTC) -> aware UTC datetime."""
+    if isinstance(text, datetime):
+        ts = text
+    else:
+        try:
+            ts = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"{name} {text!r} is not an ISO 8601 time like 2026-01-10T10:00:00Z") from None
+    return (ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def _check_severity(value: str | None) -> str | None:
+    if value is not None and value not in SEVERITIES:
+        raise UsageError(f"fail_on {value!r} must be one of {', '.join(SEVERITIES)}")
+    return value
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """Read ``flowsleuth.toml``; unknown keys and wrong types are UsageErrors naming them.
+
+    Relative paths (lake, out, topology, local sources) are taken relative to the file.
+    """
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"config file {str(path)!r} not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+    unknown = sorted(set(raw) - set(CONFIG_KEYS))
+    if unknown:
+        raise UsageError(f"config file {str(path)!r}: unknown keys {', '.join(unknown)} (valid: {', '.join(CONFIG_KEYS)})")
+    base = Path(path).resolve().parent
+
+    def rel(p: str) -> str:
+        return p if "://" in p or os.path.isabs(p) else str(base / p)
+
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "sources":
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise UsageError(f"config file {str(path)!r}: sources must be a list of strings")
+            value = [rel(v) for v in value]
+        elif key in ("lake", "out", "topology"):
+            if not isinstance(value, str):
+                raise UsageError(f"config file {str(path)!r}: {key} must be a path string")
+            value = rel(value)
+        elif key == "detectors" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise UsageError(f"config file {str(path)!r}: detectors must be a list of detector ids")
+        elif key == "params" and not (isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())):
+            raise UsageError(f"config file {str(path)!r}: params must be tables like [params.reject_burst] min_rejects = 20")
+        elif key == "workers" and not isinstance(value, int):
+            raise UsageError(f"config file {str(path)!r}: workers must be an integer")
+        out[key] = value
+    return out
+
+
+def build_config(file_values: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Merge the config file with command-line values (a flag given wins; ``params`` merge per name)."""
+    merged: dict[str, Any] = dict(file_values or {})
+    for key, value in (overrides or {}).items():
+        if key not in CONFIG_KEYS:
+            raise UsageError(f"unknown setting {key!r}")
+        if value is None or value == [] or value == {}:
+            continue
+        if key == "params":
+            params = {d: dict(v) for d, v in merged.get("params", {}).items()}
+            for det, values in value.items():
+                params.setdefault(det, {}).update(values)
+            value = params
+        merged[key] = value
+    cfg = RunConfig()
+    cfg.sources = list(merged.get("sources") or [])
+    cfg.lake = Path(merged["lake"]).resolve() if merged.get("lake") else None
+    cfg.out = Path(merged["out"]).resolve() if merged.get("out") else None
+    cfg.lookback = parse_duration(merged["lookback"]) if merged.get("lookback") is not None else cfg.lookback
+    cfg.since = parse_time(merged["since"], name="since") if merged.get("since") else None
+    cfg.until = parse_time(merged["until"], name="until") if merged.get("until") else None
+    cfg.detectors = list(merged["detectors"]) if merged.get("detectors") else None
+    cfg.params = merged.get("params") or {}
+    cfg.topology = Path(merged["topology"]) if merged.get("topology") else None
+    cfg.fail_on = _check_severity(merged.get("fail_on"))
+    for key in ("title", "profile", "region", "endpoint_url", "workers"):
+        setattr(cfg, key, merged.get(key))
+    missing = [k for k, v in (("sources", cfg.sources), ("lake", cfg.lake), ("out", cfg.out)) if not v]
+    if missing:
+        flags = " ".join("--source" if k == "sources" else f"--{k}" for k in missing)
+        raise UsageError(f"missing {', '.join(missing)}: give {flags} or set them in the --config file")
+    if cfg.since and cfg.until and cfg.since >= cfg.until:
+        raise UsageError(f"since {iso_utc(cfg.since)} must be before until {iso_utc(cfg.until)}")
+    return cfg
+
+
+# --- finding state -------------------------------------------------------------------
+
+
+def load_state(out: Path) -> dict[str, Finding]:
+    """Open findings from the previous run, by id (empty on the first run)."""
+    path = Path(out) / STATE_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {d["id"]: Finding.from_dict(d) for d in data.get("open", [])}
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise FlowsleuthError(f"state file {str(path)!r} is unreadable ({e}); move it aside to start afresh") from None
+
+
+def save_state(out: Path, open_findings: dict[str, Finding], *, span: tuple[datetime, datetime] | None) -> Path:
+    """Write the open findings atomically."""
+    path = Path(out) / STATE_FILE
+    data = {
+        "version": 1,
+        "updated": iso_utc(datetime.now(timezone.utc)),
+        "last_span": [iso_utc(span[0]), iso_utc(span[1])] if span else None,
+        "open": [f.to_dict() for f in sorted(open_findings.values(), key=lambda f: f.id)],
+    }
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def apply_state(
+    previous: dict[str, Finding], current: list[Finding], span: tuple[datetime, datetime] | None
+) -> tuple[list[Finding], dict[str, Finding]]:
+    """This run's findings with their state, and the open set to keep.
+
+    Seen before -> ``ongoing``; first seen -> ``new``; open before, not seen now, and its
+    window inside this run's detection span -> ``resolved`` (emitted once, then dropped).
+    Open findings outside the span stay open and are not emitted.
+    """
+    emitted: list[Finding] = []
+    still_open: dict[str, Finding] = {}
+    for f in current:
+        f.state = "ongoing" if f.id in previous else "new"
+        emitted.append(f)
+        still_open[f.id] = f
+    for fid, old in previous.items():
+        if fid in still_open:
+            continue
+        covered = span is not None and parse_time(old.window_start) >= span[0] and parse_time(old.window_end) <= span[1]
+        if covered:
+            old.state = "resolved"
+            emitted.append(old)
+        else:
+            still_open[fid] = old
+    return emitted, still_open
+
+
+def exit_code(findings: list[Finding], *, failed: bool, fail_on: str | None) -> int:
+    """1 when something failed; else 3 when an open finding is at or above ``fail_on``; else 0."""
+    if failed:
+        return EXIT_FAILED
+    if fail_on and any(f.state != "resolved" and severity_rank(f.severity) >= severity_rank(fail_on) for f in findings):
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+# --- the run -------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def run_lock(out: Path) -> Iterator[None]:
+    """Hold ``<out>/.lock`` for the run; a second run fails at once instead of interleaving."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / LOCK_FILE
+    fh = path.open("a+")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FlowsleuthError(f"another flowsleuth run holds {str(path)!r}; wait for it to finish (runs must not overlap)") from None
+        yield
+    finally:
+        fh.close()
+
+
+def _first(obj: Any, *names: str, default: Any = None) -> Any:
+    """The first attribute of ``obj`` (dataclass or dict) among ``names`` that is set."""
+    for n in names:
+        v = obj.get(n) if isinstance(obj, dict) else getattr(obj, n, None)
+        if v is not None:
+            return v
+    return default
+
+
+@dataclass
+class RunResult:
+    """What one run did, for the CLI's summary line and for tests."""
+
+    findings: list[Finding]
+    objects: int
+    rows: int
+    failed_objects: int
+    span: tuple[datetime, datetime] | None
+    report: Path
+    findings_path: Path
+    notes: list[str]
+    exit_code: int
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(1 for f in self.findings if f.state == s) for s in ("new", "ongoing", "resolved")}
+
+    def summary_line(self) -> str:
+        c = self.counts()
+        return (
+            f"flowsleuth run: {self.objects} objects, {self.rows} rows, {len(self.findings)} findings "
+            f"({c['new']} new, {c['ongoing']} ongoing, {c['resolved']} resolved), report: {self.report}"
+        )
+
+
+def detection_span(cfg: RunConfig, ingest_summary: Any) -> tuple[datetime | None, datetime | None] | None:
+    """What to detect over, or None to skip detection (nothing new and no explicit window).
+
+    Explicit since/until win; otherwise the ingested event-time span, widened back by the
+    lookback. A None end (explicit ``--since`` alone, nothing new) means "the lake's edge".
+    """
+    lo = _first(ingest_summary, "min_event_time")
+    hi = _first(ingest_summary, "max_event_time")
+    since = cfg.since or (parse_time(lo) - cfg.lookback if lo is not None else None)
+    until = cfg.until or (parse_time(hi) + timedelta(seconds=1) if hi is not None else None)
+    if since is None and until is None:
+        return None
+    return since, until
+
+
+def run_batch(cfg: RunConfig) -> RunResult:
+    """One scheduled run: ingest, detect, keep finding state, write findings and reports."""
+    from .db import open_lake
+    from .report import render_markdown, write_csv, write_report
+    from .topology.model import Topology
+
+    try:
+        from .detect import load_detectors, resolve_params, run_detectors, write_findings, write_lake_findings
+        from .ingest import ingest
+    except ImportError as e:  # a part of the pipeline is not installed/built
+        raise FlowsleuthError(f"flowsleuth run needs the ingest and detect stages: {e}") from None
+
+    assert cfg.lake is not None and cfg.out is not None
+    out = Path(cfg.out)
+    available = load_detectors()
+    unknown = sorted(set(cfg.detectors or []) - {d.id for d in available})
+    if unknown:  # checked before ingesting, so a typo fails fast even when nothing is new
+        raise UsageError(f"unknown detector {', '.join(unknown)} (valid: {', '.join(sorted(d.id for d in available))})")
+    detectors = [d for d in available if not cfg.detectors or d.id in cfg.detectors]
+    resolve_params(detectors, cfg.params)  # bad --param / [params] -> UsageError naming it
+    topology = Topology.load(cfg.topology) if cfg.topology else None
+    with run_lock(out):
+        previous = load_state(out)
+        summary = ingest(
+            cfg.sources, Path(cfg.lake), since=cfg.since, until=cfg.until, profile=cfg.profile,
+            region=cfg.region, endpoint_url=cfg.endpoint_url, workers=cfg.workers,
+        )  # fmt: skip
+        failed_objects = int(_first(summary, "objects_failed", default=0) or 0)
+        objects = int(_first(summary, "objects_done", default=0) or 0)
+        rows = int(_first(summary, "rows", default=0) or 0)
+        notes: list[str] = []
+        if failed_objects:
+            notes.append(f"{failed_objects} object(s) failed to ingest; see the ingest log and the lake ledger")
+            notes += [f"failed: {uri}: {reason}" for uri, reason in list(_first(summary, "failures", default=[]))[:10]]
+        wanted = detection_span(cfg, summary)
+        con = open_lake(cfg.lake)
+        current: list[Finding] = []
+        detect_failed = False
+        span: tuple[datetime, datetime] | None = None
+        if wanted is None:
+            notes.append("nothing new was ingested and no --since/--until given: detection skipped")
+        else:
+            result = run_detectors(con, since=wanted[0], until=wanted[1], detectors=cfg.detectors, params=cfg.params, topology=topology)
+            span = (result.since, result.until) if result.since and result.until else None
+            current = result.findings
+            notes += list(result.notes) + [f"detector failed: {e}" for e in result.errors]
+            detect_failed = bool(result.errors)
+            topology = topology or result.topology
+        findings, still_open = apply_state(previous, current, span)
+        findings_path = write_findings(findings, out)
+        if current:
+            write_lake_findings(current, cfg.lake)
+        report = write_report(
+            con, findings, out, title=cfg.title, ingest_summary=summary, detect_notes=notes,
+            topology=topology, detectors=detectors, params=cfg.params,
+        )  # fmt: skip
+        (out / "report.md").write_text(
+            render_markdown(findings, title=cfg.title, ingest_summary=summary, detect_notes=notes, report_path=report),
+            encoding="utf-8",
+        )
+        write_csv(findings, out / "findings.csv")
+        save_state(out, still_open, span=span)
+    code = exit_code(findings, failed=bool(failed_objects) or detect_failed, fail_on=cfg.fail_on)
+    return RunResult(findings, objects, rows, failed_objects, span, report, findings_path, notes, code)

@@ -1,0 +1,125 @@
+"""The HTML report in a real browser (Debian's chromium through Playwright).
+
+Every http(s) request is routed and aborted and counted; the page must draw every
+figure with no JS error, no request out and no dialog, with the payloads planted in
+log fields and findings shown as text.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lake_fixtures import make_lake
+from test_report import PAYLOADS, payload_findings, payload_rows, payload_topology
+
+from pipeline.db import open_lake
+from pipeline.report import write_report
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@dataclass
+class PageVisit:
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    figures: int = 0
+    text: str = ""
+    svg_text: str = ""  # every text node plotly drew
+    live_markup: int = 0  # img / javascript: links / executable scripts inside the report body
+
+
+def visit(path: Path, *, screenshot: Path | None = None) -> PageVisit:
+    """Open ``path`` in chromium, wait for plotly to draw, and record what happened."""
+    from playwright.sync_api import sync_playwright
+
+    seen = PageVisit()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+            def abort(route: Any) -> None:
+                seen.requests.append(route.request.url)
+                route.abort()
+
+            page.route("http://**/*", abort)
+            page.route("https://**/*", abort)
+            page.on("request", lambda r: None if r.url.startswith(("file:", "data:", "blob:", "about:")) else seen.requests.append(r.url))
+            page.on("console", lambda m: seen.errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: seen.errors.append(str(e)))
+
+            def on_dialog(d: Any) -> None:
+                seen.dialogs.append(d.message)
+                d.dismiss()
+
+            page.on("dialog", on_dialog)
+            page.goto(path.resolve().as_uri(), wait_until="load")
+            page.wait_for_timeout(500)
+            seen.figures = page.locator(".js-plotly-plot").count()
+            seen.text = page.inner_text("body")
+            seen.svg_text = page.evaluate(
+                "Array.from(document.querySelectorAll('.js-plotly-plot text')).map(t => t.textContent).join('\\n')"
+            )
+            seen.live_markup = page.evaluate(
+                "document.querySelectorAll('main img, main a[href^=\"javascript\"], main script:not([type])').length"
+            )
+            if screenshot is not None:
+                page.screenshot(path=str(screenshot), full_page=False)
+        finally:
+            browser.close()
+    seen.requests = sorted(set(seen.requests))
+    return seen
+
+
+@pytest.fixture(scope="module")
+def payload_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    from pipeline.detect import load_detectors
+    from pipeline.report.html_page import render_html
+
+    tmp = tmp_path_factory.mktemp("browser")
+    con = open_lake(make_lake(tmp / "lake", **payload_rows()))
+    kwargs: dict[str, Any] = dict(
+        title=PAYLOADS[0], ingest_summary={"objects": 2, "note": PAYLOADS[1]}, detect_notes=[PAYLOADS[2]],
+        topology=payload_topology(), detectors=load_detectors(),
+    )  # fmt: skip
+    _page, n = render_html(con, payload_findings(), **kwargs)
+    return write_report(con, payload_findings(), tmp / "out", **kwargs), n
+
+
+def test_chromium_is_installed() -> None:
+    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium (./dev test does)"
+
+
+def test_report_draws_offline_without_errors(payload_report: tuple[Path, int]) -> None:
+    path, n_figures = payload_report
+    seen = visit(path)
+    assert seen.errors == []
+    assert seen.requests == []
+    assert seen.dialogs == []
+    assert n_figures >= 7  # 4 overview + one per finding
+    assert seen.figures == n_figures
+    assert seen.live_markup == 0
+    for payload in PAYLOADS:
+        assert payload in seen.text, payload
+    # plotly shows escaped labels as the literal characters (legend, ticks, Sankey nodes)
+    # (unescaped, plotly would turn the <a> into a link and decode &lt;b&gt; into <b>)
+    for payload in PAYLOADS:
+        assert payload in seen.svg_text, payload
+
+
+def test_a_report_with_a_live_payload_would_be_caught(tmp_path: Path) -> None:
+    """The harness itself fails on an unescaped payload (so the tests above can fail)."""
+    bad = tmp_path / "bad.html"
+    bad.write_text("<html><body><main><img src=x onerror=alert(1)></main><script>fetch('https://example.com/x')</script></body></html>")
+    seen = visit(bad)
+    assert seen.dialogs == ["1"] and seen.live_markup == 1
+    assert seen.requests  # the fetch was seen and aborted

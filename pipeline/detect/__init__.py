@@ -1,0 +1,39 @@
+"""Detection: load the SQL detectors in ``queries/``, run them over the lake, build findings.
+
+    load_detectors(queries_dir=None) -> list[Detector]
+    run_detectors(con, *, since, until, detectors, params, topology) -> DetectResult
+    write_findings(findings, out_dir) -> Path            <out>/findings.json
+    write_lake_findings(findings, lake) -> Path | None   <lake>/_findings/run-*.jsonl
+"""
+
+from .catalog import Detector, check_detector_file, default_queries_dir, load_detectors, split_header, sql_parameters
+from .finding_builder import build_findings, fill, json_safe
+from .output import read_findings, read_lake_findings, write_findings, write_lake_findings
+from .params import Param, parse_param_args, parse_value, resolve_params
+from .runner import DetectResult, lake_time_span, run_detectors, run_one
+from .topology_views import register_views as register_topology_views
+
+__all__ = [
+    "DetectResult",
+    "Detector",
+    "Param",
+    "build_findings",
+    "check_detector_file",
+    "default_queries_dir",
+    "fill",
+    "json_safe",
+    "lake_time_span",
+    "load_detectors",
+    "parse_param_args",
+    "parse_value",
+    "read_findings",
+    "read_lake_findings",
+    "register_topology_views",
+    "resolve_params",
+    "run_detectors",
+    "run_one",
+    "sql_parameters",
+    "split_header",
+    "write_findings",
+    "write_lake_findings",
+]

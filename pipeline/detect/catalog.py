@@ -1,0 +1,234 @@
+"""Load and validate detector files (``queries/<id>.sql``): YAML header + one DuckDB query.
+
+The header schema is checked here, once, so the runner, the report and the meta-test all
+see the same typed :class:`Detector`. A file with a bad header is rejected with every
+problem it has, named by file, so an author fixes them in one pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import DetectorError
+from ..findings import SEVERITIES
+from ..schema import TABLES
+from .params import PARAM_TYPES, Param, ParamType, coerce_default
+
+log = logging.getLogger(__name__)
+
+#: Views a detector may read: the lake tables and the topology views.
+KNOWN_SOURCES: tuple[str, ...] = (*TABLES, "topo_interfaces", "topo_subnets")
+RUNNER_PARAMS: tuple[str, ...] = ("since", "until")
+REQUIRED_KEYS: tuple[str, ...] = (
+    "id", "title", "sources", "severity", "entity", "summary", "hint", "description", "runbook",
+)  # fmt: skip
+OPTIONAL_KEYS: tuple[str, ...] = ("requires", "params", "false_positives", "references")
+_IDENT = re.compile(r"[a-z][a-z0-9_]*\Z")
+_HEADER = re.compile(r"\A\s*/\*(?P<header>.*?)\*/(?P<sql>.*)\Z", re.DOTALL)
+# Strings, quoted identifiers and comments are removed before looking for $names.
+_NOT_CODE = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
+_DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass
+class Detector:
+    """One detector file, validated."""
+
+    id: str
+    title: str
+    sources: list[str]
+    severity: str
+    entity: list[str]
+    summary: str
+    hint: str
+    description: str
+    runbook: list[str]
+    sql: str
+    requires: list[str] = field(default_factory=list)
+    params: dict[str, Param] = field(default_factory=dict)
+    false_positives: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    path: Path | None = None
+
+    def defaults(self) -> dict[str, Any]:
+        """Declared parameter defaults, by name."""
+        return {name: p.default for name, p in self.params.items()}
+
+
+def default_queries_dir() -> Path:
+    """``queries/`` shipped inside the wheel (``pipeline/queries``) or in a source checkout."""
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[1] / "queries", here.parents[2] / "queries"):
+        if candidate.is_dir():
+            return candidate
+    raise DetectorError(
+        "cannot find the queries/ directory next to the pipeline package; "
+        "pass queries_dir explicitly or reinstall flowsleuth"
+    )
+
+
+def split_header(text: str) -> tuple[str, str]:
+    """(header YAML, SQL body); raises ValueError when the file does not open with ``/* */``."""
+    m = _HEADER.match(text)
+    if not m:
+        raise ValueError("file must open with a /* ... */ comment holding the YAML header")
+    return m.group("header"), m.group("sql")
+
+
+def sql_parameters(sql: str) -> set[str]:
+    """Names used as ``$name`` in the SQL, ignoring strings, quoted identifiers and comments."""
+    return set(_DOLLAR.findall(_NOT_CODE.sub(" ", sql)))
+
+
+def check_detector_file(path: Path) -> tuple[Detector | None, list[str]]:
+    """Parse and validate one file: (detector or None, every problem found)."""
+    problems: list[str] = []
+    try:
+        header_text, sql = split_header(path.read_text(encoding="utf-8"))
+        header = yaml.safe_load(header_text)
+    except (ValueError, yaml.YAMLError, OSError) as e:
+        return None, [f"header: {e}"]
+    if not isinstance(header, dict):
+        return None, ["header: must be a YAML mapping"]
+
+    for key in REQUIRED_KEYS:
+        if key not in header or header[key] in (None, "", []):
+            problems.append(f"header: missing required key {key!r}")
+    for key in header:
+        if key not in REQUIRED_KEYS and key not in OPTIONAL_KEYS:
+            problems.append(f"header: unknown key {key!r} (allowed: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)})")
+    if problems:
+        return None, problems
+
+    det_id = header["id"]
+    if det_id != path.stem:
+        problems.append(f"id {det_id!r} must equal the file stem {path.stem!r}")
+    for key in ("title", "summary", "hint", "description"):
+        if not isinstance(header[key], str) or not header[key].strip():
+            problems.append(f"{key}: must be a non-empty string")
+    if header["severity"] not in SEVERITIES:
+        problems.append(f"severity {header['severity']!r} must be one of {', '.join(SEVERITIES)}")
+
+    sources = _str_list(header, "sources", problems)
+    for s in sources:
+        if s not in KNOWN_SOURCES:
+            problems.append(f"sources: unknown view {s!r} (known: {', '.join(KNOWN_SOURCES)})")
+    entity = _str_list(header, "entity", problems)
+    if "entity" in header and not entity:
+        problems.append("entity: must list at least one output column")
+    runbook = _str_list(header, "runbook", problems)
+    if any(not step.strip() for step in runbook):
+        problems.append("runbook: steps must be non-empty strings")
+    requires = _str_list(header, "requires", problems)
+    for col in requires:
+        if not any(col in TABLES[t].names for t in sources if t in TABLES):
+            problems.append(f"requires: {col!r} is not a column of the detector's lake sources {sources}")
+    false_positives = _str_list(header, "false_positives", problems)
+    references = _str_list(header, "references", problems)
+    for ref in references:
+        if not ref.startswith(("https://", "http://")):
+            problems.append(f"references: {ref!r} is not a URL")
+
+    params: dict[str, Param] = {}
+    raw_params = header.get("params") or {}
+    if not isinstance(raw_params, dict):
+        problems.append("params: must be a mapping of name -> {type, default, doc}")
+        raw_params = {}
+    for name, spec in raw_params.items():
+        param, why = _param(str(name), spec)
+        if why:
+            problems.append(f"params.{name}: {why}")
+        elif param:
+            params[param.name] = param
+
+    used = sql_parameters(sql)
+    for name in sorted(used - set(params) - set(RUNNER_PARAMS)):
+        problems.append(f"SQL uses ${name} but params does not declare it")
+    for name in sorted(set(params) - used):
+        problems.append(f"param {name!r} is declared but the SQL never uses ${name}")
+    for name in RUNNER_PARAMS:
+        if name not in used:
+            problems.append(f"SQL must filter on ${name} (the runner's time window)")
+    if not sql.strip():
+        problems.append("SQL body is empty")
+
+    if problems:
+        return None, problems
+    det = Detector(
+        id=det_id,
+        title=header["title"].strip(),
+        sources=sources,
+        severity=header["severity"],
+        entity=entity,
+        summary=header["summary"].strip(),
+        hint=header["hint"].strip(),
+        description=header["description"].strip(),
+        runbook=[s.strip() for s in runbook],
+        sql=sql.strip().rstrip(";"),
+        requires=requires,
+        params=params,
+        false_positives=false_positives,
+        references=references,
+        path=path,
+    )
+    return det, []
+
+
+def _str_list(header: dict[str, Any], key: str, problems: list[str]) -> list[str]:
+    value = header.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(f"{key}: must be a list of strings")
+        return []
+    return list(value)
+
+
+def _param(name: str, spec: Any) -> tuple[Param | None, str]:
+    if not _IDENT.match(name) or name in RUNNER_PARAMS:
+        return None, "name must be lower_snake_case and not since/until"
+    if not isinstance(spec, dict):
+        return None, "must be a mapping {type, default, doc}"
+    unknown = set(spec) - {"type", "default", "doc"}
+    if unknown:
+        return None, f"unknown keys {sorted(unknown)}"
+    ptype = spec.get("type")
+    if ptype not in PARAM_TYPES:
+        return None, f"type {ptype!r} must be one of {', '.join(PARAM_TYPES)}"
+    if "default" not in spec:
+        return None, "missing default"
+    doc = spec.get("doc")
+    if not isinstance(doc, str) or not doc.strip():
+        return None, "missing doc"
+    try:
+        default = coerce_default(spec["default"], ptype)
+    except ValueError as e:
+        return None, f"default: {e}"
+    typed: ParamType = ptype
+    return Param(name=name, type=typed, default=default, doc=doc.strip()), ""
+
+
+def load_detectors(queries_dir: Path | None = None) -> list[Detector]:
+    """Every ``*.sql`` detector in ``queries_dir`` (default: the shipped ones), sorted by id.
+
+    Raises DetectorError naming the file and all its problems when any header is invalid.
+    """
+    qdir = Path(queries_dir) if queries_dir is not None else default_queries_dir()
+    if not qdir.is_dir():
+        raise DetectorError(f"detector directory {str(qdir)!r} does not exist")
+    detectors: list[Detector] = []
+    for path in sorted(qdir.glob("*.sql")):
+        det, problems = check_detector_file(path)
+        if problems or det is None:
+            raise DetectorError(f"{path.name}: " + "; ".join(problems), detector=path.stem)
+        detectors.append(det)
+    log.debug("loaded %d detectors from %s", len(detectors), qdir)
+    return detectors

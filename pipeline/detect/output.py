@@ -1,0 +1,88 @@
+"""Write findings: ``<out>/findings.json`` and a copy in the lake (``<lake>/_findings/``).
+
+The lake copy is JSON Lines, one file per run. Finding ids are stable, so a re-run that
+finds the same thing replaces the earlier record instead of adding a duplicate: before a
+run's file is written, its ids are removed from older files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import LakeError
+from ..findings import Finding
+
+log = logging.getLogger(__name__)
+
+FINDINGS_DIR = "_findings"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_findings(findings: Iterable[Finding], out_dir: str | Path) -> Path:
+    """``<out_dir>/findings.json``: a JSON array of ``Finding.to_dict()``; returns its path."""
+    path = Path(out_dir) / "findings.json"
+    records = [f.to_dict() for f in findings]
+    _atomic_write(path, json.dumps(records, indent=2, ensure_ascii=False) + "\n")
+    log.info("wrote %d findings to %s", len(records), path)
+    return path
+
+
+def read_findings(path: str | Path) -> list[Finding]:
+    """Findings back from a findings.json."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [Finding.from_dict(d) for d in data]
+
+
+def write_lake_findings(findings: Iterable[Finding], lake: str | Path, *, run_at: datetime | None = None) -> Path | None:
+    """Append this run's findings to ``<lake>/_findings/`` without duplicating ids.
+
+    Returns the new file, or None when there was nothing to write.
+    """
+    lake = Path(lake)
+    if not lake.is_dir():
+        raise LakeError(f"lake {str(lake)!r} does not exist")
+    records = [f.to_dict() for f in findings]
+    folder = lake / FINDINGS_DIR
+    folder.mkdir(exist_ok=True)
+    new_ids = {r["id"] for r in records}
+    for old in sorted(folder.glob("run-*.jsonl")):
+        lines = [line for line in old.read_text(encoding="utf-8").splitlines() if line.strip()]
+        kept = [line for line in lines if json.loads(line)["id"] not in new_ids]
+        if not kept:
+            old.unlink()
+        elif len(kept) != len(lines):
+            _atomic_write(old, "\n".join(kept) + "\n")
+    if not records:
+        return None
+    stamp = (run_at or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    path = folder / f"run-{stamp}.jsonl"
+    _atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    return path
+
+
+def read_lake_findings(lake: str | Path) -> list[Finding]:
+    """Every finding stored in the lake (each id once)."""
+    out: dict[str, Finding] = {}
+    for path in sorted((Path(lake) / FINDINGS_DIR).glob("run-*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                f = Finding.from_dict(json.loads(line))
+                out[f.id] = f
+    return list(out.values())

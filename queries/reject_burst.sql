@@ -1,0 +1,150 @@
+/*
+id: reject_burst
+title: REJECT burst to one destination
+sources: [vpc_flow, topo_interfaces]
+severity: high
+requires: [action, srcaddr, dstaddr, srcport, dstport, start]
+params:
+  window_minutes: {type: int, default: 5, doc: "Length of one counting window, in minutes."}
+  baseline_windows: {type: int, default: 24, doc: "How many earlier windows of the same destination form its baseline (read before --since too)."}
+  min_history_windows: {type: int, default: 6, doc: "Windows of flow-log history needed before a window can be judged (no baseline, no verdict)."}
+  min_rejects: {type: int, default: 10, doc: "Fewest distinct REJECTed connections to one destination in a window."}
+  spike_ratio: {type: float, default: 4.0, doc: "A window fires when its REJECTs reach this multiple of the destination's baseline mean per window."}
+  dominant_share: {type: float, default: 0.5, doc: "Share of the REJECTs above which one port / interface / subnet is named in the entity."}
+  max_ports: {type: int, default: 5, doc: "Windows whose REJECTs spread over more destination ports than this are a scan (see port_scan), not a deny."}
+  include_external_sources: {type: bool, default: false, doc: "Also count REJECTs whose source is outside the private ranges (internet scanners: noisy)."}
+  private_pattern: {type: str, default: '^(10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|f[cd][0-9a-f]{2}:)', doc: "Regular expression for our own (private) source addresses: RFC 1918, RFC 6598 and IPv6 ULA. Addresses of interfaces in the topology (e.g. VPC IPv6 addresses) count as ours too."}
+entity: [dstaddr, dstport, interface_id, subnet_id]
+summary: "{rejects} REJECTed connections to {dstaddr} (port {top_port}) from {sources} of our addresses, {ratio}x the baseline of {baseline_mean} per {window_minutes} min"
+hint: "Traffic from our own addresses to {dstaddr} started being refused: most likely an outbound NACL deny rule or a security-group change on the sending interfaces. Check the NACL of subnet {busiest_subnet} and the security groups of interface {busiest_interface} (the busiest senders) for rules matching {dstaddr}:{top_port}."
+description: |
+  Counts distinct REJECTed connections (5-tuples, not records) per destination address per
+  window, keeping only initiator-shaped flows (destination port <= source port: the client side
+  of a connection; REJECTed return traffic belongs to return_traffic_reject) sent by our own
+  private addresses, spread over at most max_ports destination ports (more is a scan). A
+  window fires when it has at least min_rejects and at least spike_ratio times the
+  destination's mean over its previous baseline_windows windows (missing windows count as zero). Consecutive firing windows are merged into one finding. The port, interface
+  and subnet are named when one carries at least dominant_share of the REJECTs.
+  Misses: REJECTs of internet clients (a security-group change on a public listener shows as
+  ALB errors instead, see az_5xx_spike), bursts smaller than min_rejects, a deny that was already
+  in place for the whole baseline, and flows that never reach a logged interface.
+false_positives:
+  - "A newly deployed workload that immediately talks to a destination that was always blocked."
+  - "A host retrying aggressively against an address that was always denied: its own baseline absorbs it after baseline_windows."
+runbook:
+  - "List the REJECTed flows to {dstaddr} between {window_start} and {window_end}: srcaddr, interface_id, subnet_id, dstport, tcp_flags."
+  - "Compare with the same flows in the hour before {window_start}: were they ACCEPTed (a rule changed) or absent (new traffic)?"
+  - "Open the NACL of subnet {busiest_subnet} (and of the other sending subnets): look for an outbound DENY matching {dstaddr} or its CIDR ahead of the allow rules."
+  - "Check CloudTrail for ReplaceNetworkAclEntry / CreateNetworkAclEntry / RevokeSecurityGroupEgress around {window_start}."
+references:
+  - https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html
+  - https://docs.aws.amazon.com/vpc/latest/userguide/vpc-network-acls.html
+*/
+WITH first_seen AS (
+    SELECT min(start) AS first_start
+    FROM vpc_flow
+    WHERE start_time >= $since - to_minutes($window_minutes * $baseline_windows) AND start_time < $until
+),
+conns AS (  -- one row per REJECTed connection per window, wherever it was recorded
+    SELECT
+        dstaddr, dstport, srcaddr, srcport, protocol,
+        start // ($window_minutes * 60) AS w,
+        min(interface_id) AS interface_id,
+        min(subnet_id) AS subnet_id,
+        count(*) AS records,
+        min(source_uri) AS source_uri,
+        min(source_line) AS source_line
+    FROM vpc_flow
+    WHERE action = 'REJECT'
+      AND coalesce(log_status, 'OK') = 'OK'
+      AND start_time >= $since - to_minutes($window_minutes * $baseline_windows)
+      AND start_time < $until
+      AND dstport <= srcport
+      AND ($include_external_sources OR (regexp_matches(srcaddr, $private_pattern) OR srcaddr IN (SELECT private_ip FROM topo_interfaces)))
+    GROUP BY dstaddr, dstport, srcaddr, srcport, protocol, w
+),
+per_window AS (
+    SELECT dstaddr, w, count(*) AS rejects, sum(records)::BIGINT AS records, count(DISTINCT dstport) AS ports
+    FROM conns
+    GROUP BY dstaddr, w
+),
+scored AS (
+    SELECT
+        p.*,
+        least($baseline_windows, p.w - f.first_start // ($window_minutes * 60)) AS history,
+        coalesce(sum(p.rejects) OVER (
+            PARTITION BY p.dstaddr ORDER BY p.w
+            RANGE BETWEEN $baseline_windows PRECEDING AND 1 PRECEDING
+        ), 0) AS baseline_total
+    FROM per_window AS p CROSS JOIN first_seen AS f
+),
+firing AS (
+    SELECT
+        *,
+        baseline_total / history AS baseline_mean,
+        w - row_number() OVER (PARTITION BY dstaddr ORDER BY w) AS island
+    FROM scored
+    WHERE history >= $min_history_windows
+      AND ports <= $max_ports
+      AND rejects >= $min_rejects
+      AND rejects >= $spike_ratio * (baseline_total / history)
+      AND w >= epoch($since)::BIGINT // ($window_minutes * 60)
+),
+islands AS (
+    SELECT
+        dstaddr, island,
+        min(w) AS w_first, max(w) AS w_last,
+        sum(rejects)::BIGINT AS rejects, sum(records)::BIGINT AS records,
+        arg_min(baseline_mean, w) AS baseline_mean,
+        max(rejects) AS peak_rejects
+    FROM firing
+    GROUP BY dstaddr, island
+),
+detail AS (
+    SELECT
+        i.dstaddr, i.island,
+        count(DISTINCT c.srcaddr) AS sources,
+        mode(c.dstport) AS top_port,
+        mode(c.interface_id) AS top_interface,
+        mode(c.subnet_id) AS top_subnet,
+        count(DISTINCT c.dstport) AS ports,
+        list({'source_uri': c.source_uri, 'source_line': c.source_line, 'srcaddr': c.srcaddr, 'dstport': c.dstport}
+             ORDER BY c.source_uri, c.source_line)[1:5] AS samples,
+        list(DISTINCT c.srcaddr ORDER BY c.srcaddr)[1:10] AS sample_sources
+    FROM islands AS i
+    JOIN conns AS c ON c.dstaddr = i.dstaddr AND c.w BETWEEN i.w_first AND i.w_last
+    GROUP BY i.dstaddr, i.island, i.w_first, i.w_last
+),
+shares AS (
+    SELECT i.dstaddr, i.island,
+           count_if(c.dstport = d.top_port) AS port_count,
+           count_if(c.interface_id = d.top_interface) AS iface_count,
+           count_if(c.subnet_id = d.top_subnet) AS subnet_count
+    FROM islands AS i
+    JOIN detail AS d ON d.dstaddr = i.dstaddr AND d.island = i.island
+    JOIN conns AS c ON c.dstaddr = i.dstaddr AND c.w BETWEEN i.w_first AND i.w_last
+    GROUP BY i.dstaddr, i.island
+)
+SELECT
+    to_timestamp(i.w_first * $window_minutes * 60) AS window_start,
+    to_timestamp((i.w_last + 1) * $window_minutes * 60) AS window_end,
+    i.dstaddr,
+    CASE WHEN s.port_count > $dominant_share * i.rejects THEN d.top_port END AS dstport,
+    CASE WHEN s.iface_count > $dominant_share * i.rejects THEN d.top_interface END AS interface_id,
+    CASE WHEN s.subnet_count > $dominant_share * i.rejects THEN d.top_subnet END AS subnet_id,
+    i.rejects,
+    i.records,
+    i.peak_rejects,
+    round(i.baseline_mean, 2) AS baseline_mean,
+    round(i.peak_rejects / greatest(i.baseline_mean, 1), 1) AS ratio,
+    d.sources,
+    d.ports,
+    d.top_port,
+    coalesce(d.top_subnet, 'unknown (v2 flow logs)') AS busiest_subnet,
+    d.top_interface AS busiest_interface,
+    d.sample_sources,
+    d.samples
+FROM islands AS i
+JOIN detail AS d ON d.dstaddr = i.dstaddr AND d.island = i.island
+JOIN shares AS s ON s.dstaddr = i.dstaddr AND s.island = i.island
+ORDER BY window_start, i.dstaddr

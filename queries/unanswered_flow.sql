@@ -1,0 +1,209 @@
+/*
+id: unanswered_flow
+title: Connections from our hosts go unanswered
+sources: [vpc_flow, topo_interfaces]
+severity: high
+requires: [tcp_flags, action, srcaddr, dstaddr, srcport, dstport, start]
+params:
+  window_minutes: {type: int, default: 5, doc: "Length of one counting window, in minutes (by the connection's first SYN)."}
+  baseline_windows: {type: int, default: 24, doc: "Earlier windows of the same destination that form its baseline."}
+  min_history_windows: {type: int, default: 6, doc: "Windows of flow-log history needed before a window can be judged."}
+  min_failed: {type: int, default: 10, doc: "Fewest failed connection attempts to one destination and port in a window."}
+  min_clients: {type: int, default: 1, doc: "Fewest distinct client addresses (of ours) among the failed attempts."}
+  min_failed_share: {type: float, default: 0.8, doc: "Share of the destination's attempts in the window that must fail."}
+  max_baseline_failed_share: {type: float, default: 0.5, doc: "Destinations that failed at least this often in their baseline are chronically dead, not an incident."}
+  header_bytes: {type: int, default: 60, doc: "Bytes per packet treated as headers when estimating payload (IPv4 + TCP with options)."}
+  min_request_bytes: {type: int, default: 1, doc: "Estimated payload the client must send for a handshake-only connection to count as an unanswered request."}
+  private_pattern: {type: str, default: '^(10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|f[cd][0-9a-f]{2}:)', doc: "Regular expression for our own (private) client addresses; addresses of interfaces in the topology count as ours too."}
+entity: [dstaddr, dstport]
+summary: "{failed} of {attempts} TCP connections from {clients} of our hosts to {dstaddr}:{dstport} went unanswered ({kind}: {no_reverse} never got a reply, {no_answer_data} completed the handshake but the request got no data back)"
+hint: "{kind_hint}"
+description: |
+  Pre-aggregates every TCP record into connections (the 5-tuple, both directions, every
+  interface that recorded it, keyed by a direction-independent hash of the two endpoints) and finds who opened each one (the side whose tcp_flags carry
+  SYN without ACK). A connection opened by one of our private addresses fails in one of two ways:
+  - no_reverse: no record in the opposite direction anywhere (SYN-only, retransmitted): a
+    missing route (Transit Gateway, peering, a black-holed prefix) or a drop before the server.
+  - no_answer_data: the handshake completed (SYN-ACK seen) and the client sent a payload, but the
+    server sent back no payload (estimated as bytes - header_bytes x packets <= 0): a firewall
+    (Network Firewall, appliance) that passes SYNs but drops the request.
+  Failures are counted per destination address and port per window; a window fires when enough
+  attempts fail, most of that destination's attempts fail, and the destination was healthy in its
+  baseline (chronically dead destinations are not an incident). Consecutive windows merge.
+  Connections with a REJECT record in either direction are left to reject_burst and
+  return_traffic_reject, which name the cause directly.
+  Misses: destinations reached only by UDP; v2 flow logs (no tcp_flags: the runner says so);
+  connections whose SYN interval fell outside the time window; internet clients that our
+  services do not answer (out of scope: only our own clients are considered).
+false_positives:
+  - "A server that was decommissioned while clients still try it (no reply at all)."
+  - "Long-poll or upload protocols where the server legitimately sends no payload (caught by the baseline if usual)."
+runbook:
+  - "List TCP flows to {dstaddr}:{dstport} between {window_start} and {window_end} with tcp_flags, packets, bytes and the interfaces that recorded them."
+  - "For no_reverse: check the route table of the clients' subnets ({client_subnets}) for a route to {dstaddr} (TGW, peering) and the TGW route table for the return path."
+  - "For no_answer_data: check firewall rules and logs (Network Firewall alert/flow logs) on the path to {dstaddr}:{dstport} for dropped application traffic."
+  - "Compare with the same destination before {window_start}: which change (route, firewall policy, NACL) happened in between?"
+references:
+  - https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html
+  - https://docs.aws.amazon.com/vpc/latest/tgw/tgw-troubleshooting.html
+*/
+WITH first_seen AS (
+    SELECT min(start) AS first_start
+    FROM vpc_flow
+    WHERE start_time >= $since - to_minutes($window_minutes * $baseline_windows) AND start_time < $until
+),
+oriented AS (  -- each TCP record keyed by its connection: a hash that is the same in both directions
+    SELECT
+        xor(hash(srcaddr, srcport), hash(dstaddr, dstport)) AS conn,
+        hash(srcaddr, srcport) < hash(dstaddr, dstport) AS lo_is_src,
+        srcaddr, srcport, dstaddr, dstport, tcp_flags, start,
+        bytes - $header_bytes * packets AS payload,
+        (tcp_flags & 2) = 2 AND (tcp_flags & 16) = 0 AS is_syn,
+        action = 'REJECT' AS rejected
+    FROM vpc_flow
+    WHERE protocol = 6
+      AND coalesce(log_status, 'OK') = 'OK'
+      AND start_time >= $since - to_minutes($window_minutes * $baseline_windows)
+      AND start_time < $until
+),
+legs AS (  -- the one big aggregate: an integer key, numbers, and the opener's endpoints
+    SELECT
+        conn,
+        min(start) AS t0,
+        bool_or(is_syn AND lo_is_src) AS a_opened,
+        bool_or(is_syn AND NOT lo_is_src) AS b_opened,
+        bool_or(rejected) AS any_rejected,
+        count(*) FILTER (WHERE lo_is_src) AS ab_records,
+        count(*) FILTER (WHERE NOT lo_is_src) AS ba_records,
+        sum(payload) FILTER (WHERE lo_is_src) AS ab_payload,
+        sum(payload) FILTER (WHERE NOT lo_is_src) AS ba_payload,
+        bit_or(tcp_flags) FILTER (WHERE lo_is_src) AS ab_flags,
+        bit_or(tcp_flags) FILTER (WHERE NOT lo_is_src) AS ba_flags,
+        any_value(srcaddr) FILTER (WHERE is_syn) AS client,
+        any_value(srcport) FILTER (WHERE is_syn) AS client_port,
+        any_value(dstaddr) FILTER (WHERE is_syn) AS server,
+        any_value(dstport) FILTER (WHERE is_syn) AS server_port
+    FROM oriented
+    GROUP BY conn
+),
+conns AS (  -- connections opened by exactly one side, seen from the opener's side
+    SELECT
+        client, client_port, server, server_port,
+        CASE WHEN a_opened THEN ba_records ELSE ab_records END AS rev_records,
+        coalesce(CASE WHEN a_opened THEN ba_flags ELSE ab_flags END, 0) AS rev_flags,
+        coalesce(CASE WHEN a_opened THEN ab_payload ELSE ba_payload END, 0) AS fwd_payload,
+        coalesce(CASE WHEN a_opened THEN ba_payload ELSE ab_payload END, 0) AS rev_payload,
+        t0,
+        t0 // ($window_minutes * 60) AS w
+    FROM legs
+    WHERE a_opened <> b_opened
+      AND NOT any_rejected  -- REJECTed either way: reject_burst / return_traffic_reject explain it
+),
+judged AS (
+    SELECT
+        *,
+        rev_records = 0 AS no_reverse,
+        rev_records > 0 AND (rev_flags & 18) = 18 AND (rev_flags & 4) = 0
+            AND fwd_payload >= $min_request_bytes AND rev_payload <= 0 AS no_answer_data
+    FROM conns
+    WHERE (regexp_matches(client, $private_pattern) OR client IN (SELECT private_ip FROM topo_interfaces))
+),
+per_window AS (
+    SELECT
+        server, server_port, w,
+        count(*) AS attempts,
+        count_if(no_reverse) AS no_reverse,
+        count_if(no_answer_data) AS no_answer_data,
+        count_if(no_reverse OR no_answer_data) AS failed,
+        count(DISTINCT client) FILTER (WHERE no_reverse OR no_answer_data) AS clients
+    FROM judged
+    GROUP BY server, server_port, w
+),
+scored AS (
+    SELECT
+        p.*,
+        least($baseline_windows, p.w - f.first_start // ($window_minutes * 60)) AS history,
+        coalesce(sum(p.attempts) OVER wb, 0) AS base_attempts,
+        coalesce(sum(p.failed) OVER wb, 0) AS base_failed
+    FROM per_window AS p CROSS JOIN first_seen AS f
+    WINDOW wb AS (PARTITION BY p.server, p.server_port ORDER BY p.w RANGE BETWEEN $baseline_windows PRECEDING AND 1 PRECEDING)
+),
+firing AS (
+    SELECT *, w - row_number() OVER (PARTITION BY server, server_port ORDER BY w) AS island
+    FROM scored
+    WHERE history >= $min_history_windows
+      AND failed >= $min_failed
+      AND clients >= $min_clients
+      AND failed >= $min_failed_share * attempts
+      AND (base_attempts = 0 OR base_failed < $max_baseline_failed_share * base_attempts)
+      AND w >= epoch($since)::BIGINT // ($window_minutes * 60)
+),
+islands AS (
+    SELECT
+        server, server_port, island, min(w) AS w_first, max(w) AS w_last,
+        sum(attempts)::BIGINT AS attempts, sum(failed)::BIGINT AS failed,
+        sum(no_reverse)::BIGINT AS no_reverse, sum(no_answer_data)::BIGINT AS no_answer_data,
+        arg_min(base_attempts, w) AS baseline_attempts, arg_min(base_failed, w) AS baseline_failed
+    FROM firing
+    GROUP BY server, server_port, island
+),
+failed_conns AS (
+    SELECT i.server, i.server_port, i.island, j.client, j.client_port, j.t0, j.no_reverse
+    FROM islands AS i
+    JOIN judged AS j ON j.server = i.server AND j.server_port = i.server_port AND j.w BETWEEN i.w_first AND i.w_last
+    WHERE j.no_reverse OR j.no_answer_data
+),
+provenance AS (  -- the opener's records of the failed connections: where they were logged
+    SELECT f.server, f.server_port, f.island, f.client, f.no_reverse,
+           v.interface_id, v.subnet_id, v.source_uri, v.source_line
+    FROM failed_conns AS f
+    JOIN vpc_flow AS v
+      ON v.srcaddr = f.client AND v.srcport = f.client_port AND v.dstaddr = f.server AND v.dstport = f.server_port
+     AND v.start BETWEEN f.t0 AND f.t0 + $window_minutes * 60
+    WHERE v.protocol = 6
+      AND v.start_time >= $since - to_minutes($window_minutes * $baseline_windows)
+      AND v.start_time < $until
+),
+where_logged AS (
+    SELECT server, server_port, island,
+           list(DISTINCT subnet_id ORDER BY subnet_id) FILTER (WHERE subnet_id IS NOT NULL) AS client_subnets,
+           list({'source_uri': source_uri, 'source_line': source_line, 'client': client,
+                 'interface_id': interface_id, 'no_reverse': no_reverse} ORDER BY source_uri, source_line)[1:5] AS samples
+    FROM provenance
+    GROUP BY server, server_port, island
+),
+detail AS (
+    SELECT
+        f.server, f.server_port, f.island,
+        count(DISTINCT f.client) AS clients,
+        list(DISTINCT f.client ORDER BY f.client)[1:10] AS sample_clients,
+        any_value(w.client_subnets) AS client_subnets,
+        any_value(w.samples) AS samples
+    FROM failed_conns AS f
+    LEFT JOIN where_logged AS w ON w.server = f.server AND w.server_port = f.server_port AND w.island = f.island
+    GROUP BY f.server, f.server_port, f.island
+)
+SELECT
+    to_timestamp(i.w_first * $window_minutes * 60) AS window_start,
+    to_timestamp((i.w_last + 1) * $window_minutes * 60) AS window_end,
+    i.server AS dstaddr,
+    i.server_port AS dstport,
+    CASE WHEN i.no_reverse >= i.no_answer_data THEN 'no_reverse' ELSE 'no_answer_data' END AS kind,
+    CASE WHEN i.no_reverse >= i.no_answer_data
+        THEN 'Connection attempts get no reply at all (SYN only, retransmitted): most likely a missing or black-holed route on the way to ' || i.server || ' (Transit Gateway or peering route table, or the return route). Check the clients'' route tables for the destination CIDR.'
+        ELSE 'The TCP handshake with ' || i.server || ' completes but requests get no data back (client retransmits, then FIN/RST): most likely a firewall or inspection appliance on the path dropping the application traffic. Check the firewall policy and its drop logs.'
+    END AS kind_hint,
+    i.attempts,
+    i.failed,
+    i.no_reverse,
+    i.no_answer_data,
+    round(i.failed / i.attempts, 3) AS failed_share,
+    i.baseline_attempts,
+    i.baseline_failed,
+    d.clients,
+    d.sample_clients,
+    d.client_subnets,
+    d.samples
+FROM islands AS i
+JOIN detail AS d ON d.server = i.server AND d.server_port = i.server_port AND d.island = i.island
+ORDER BY window_start, dstaddr, dstport

@@ -1,0 +1,195 @@
+"""Every detector in queries/, checked together (in the style of detection-rules' test_all_rules).
+
+Each test walks all detector files, collects every offender and fails once with the whole
+list, so an author sees all problems of all files in one run.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlglot
+import yaml
+
+from background import background, make_env, write_lake
+from lake_fixtures import make_lake
+from pipeline.db import open_lake
+from pipeline.detect import load_detectors, run_detectors, run_one
+from pipeline.detect.catalog import (
+    KNOWN_SOURCES,
+    RUNNER_PARAMS,
+    check_detector_file,
+    default_queries_dir,
+    split_header,
+    sql_parameters,
+)
+from pipeline.detect.topology_views import register_views
+from pipeline.findings import SEVERITIES, Finding
+from pipeline.topology.model import Topology
+
+QUERIES = default_queries_dir()
+FILES = sorted(QUERIES.glob("*.sql"))
+#: The nine detectors the project ships (docs/detectors.md describes them).
+EXPECTED = {
+    "reject_burst", "port_scan", "return_traffic_reject", "capture_gap", "unanswered_flow",
+    "az_5xx_spike", "unexpected_status", "asymmetric_flow", "endpoint_bypass",
+}  # fmt: skip
+
+
+def _fail_with(offenders: list[str]) -> None:
+    if offenders:
+        pytest.fail(f"{len(offenders)} problem(s):\n  " + "\n  ".join(offenders), pytrace=False)
+
+
+def test_there_are_detectors() -> None:
+    assert FILES, f"no detector files in {QUERIES}"
+
+
+def test_headers_valid() -> None:
+    """Required keys, vocabularies, typed defaults, id == stem, $names declared and used."""
+    offenders: list[str] = []
+    for path in FILES:
+        _, problems = check_detector_file(path)
+        offenders += [f"{path.name}: {p}" for p in problems]
+    _fail_with(offenders)
+
+
+def test_header_vocabularies_and_runbooks() -> None:
+    """Independent of the loader: severity/sources vocabularies, numbered non-empty runbook, docs."""
+    offenders: list[str] = []
+    for path in FILES:
+        try:
+            header = yaml.safe_load(split_header(path.read_text())[0])
+        except (ValueError, yaml.YAMLError) as e:
+            offenders.append(f"{path.name}: header unreadable: {e}")
+            continue
+        if header.get("severity") not in SEVERITIES:
+            offenders.append(f"{path.name}: severity {header.get('severity')!r} not in {SEVERITIES}")
+        for s in header.get("sources") or []:
+            if s not in KNOWN_SOURCES:
+                offenders.append(f"{path.name}: unknown source {s!r}")
+        runbook = header.get("runbook")
+        if not isinstance(runbook, list) or len(runbook) < 2 or not all(isinstance(s, str) and len(s.strip()) > 10 for s in runbook):
+            offenders.append(f"{path.name}: runbook must be a numbered list (YAML list) of at least 2 real steps")
+        if not header.get("false_positives"):
+            offenders.append(f"{path.name}: false_positives must list the known ones (known gaps beat unknown gaps)")
+        if "miss" not in str(header.get("description", "")).lower():
+            offenders.append(f"{path.name}: description must say what the detector misses")
+        for name, spec in (header.get("params") or {}).items():
+            if not isinstance(spec, dict) or not str(spec.get("doc", "")).strip():
+                offenders.append(f"{path.name}: param {name} needs a doc")
+    _fail_with(offenders)
+
+
+def test_sql_uses_runner_window_and_parses_with_sqlglot() -> None:
+    offenders: list[str] = []
+    for path in FILES:
+        try:
+            _, sql = split_header(path.read_text())
+        except ValueError as e:
+            offenders.append(f"{path.name}: {e}")
+            continue
+        used = sql_parameters(sql)
+        for name in RUNNER_PARAMS:
+            if name not in used:
+                offenders.append(f"{path.name}: never uses ${name}")
+        try:
+            parsed = sqlglot.parse(sql, read="duckdb")
+        except sqlglot.errors.SqlglotError as e:
+            offenders.append(f"{path.name}: sqlglot (duckdb) cannot parse: {str(e).splitlines()[0]}")
+            continue
+        if len([p for p in parsed if p is not None]) != 1:
+            offenders.append(f"{path.name}: must hold exactly one statement")
+    _fail_with(offenders)
+
+
+def test_entity_and_window_columns_in_output_on_empty_lake(tmp_path: Path) -> None:
+    """Run every detector's SQL on an empty lake: it must execute and expose its entity columns."""
+    con = open_lake(make_lake(tmp_path / "lake"))
+    register_views(con, None)
+    window = {"since": datetime(2026, 1, 1, tzinfo=timezone.utc), "until": datetime(2026, 1, 2, tzinfo=timezone.utc)}
+    offenders: list[str] = []
+    for det in load_detectors():
+        try:
+            cols = con.sql(det.sql, params={**det.defaults(), **window}).columns
+            run_one(con, det, {**det.defaults(), **window})
+        except Exception as e:  # noqa: BLE001 - collect every offender
+            offenders.append(f"{det.id}.sql: fails on an empty lake: {str(e).splitlines()[0]}")
+            continue
+        for col in ("window_start", "window_end", *det.entity):
+            if col not in cols:
+                offenders.append(f"{det.id}.sql: output lacks column {col!r}")
+    _fail_with(offenders)
+
+
+def test_all_shipped_detectors_present() -> None:
+    missing = EXPECTED - {p.stem for p in FILES}
+    assert not missing, f"detectors not written yet: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("seed, v2_only", [(1, False), (2, False), (4, True)])
+def test_every_detector_silent_on_noisy_healthy_background(tmp_path: Path, seed: int, v2_only: bool) -> None:
+    """Sigma's goodlog rule: scanners, spread 5xx, NAT egress, endpoints, NODATA, odd SKIPDATA."""
+    env = make_env(seed)
+    flows, alb = background(env, hours=3, v2_only=v2_only)
+    con = open_lake(write_lake(tmp_path / "lake", flows, alb))
+    result = run_detectors(con)  # topology inferred from the logs, as in production
+    offenders = [f"{f.detector}: {f.window_start} {f.entity} {f.summary}" for f in result.findings]
+    offenders += [f"error: {e}" for e in result.errors]
+    _fail_with(offenders)
+
+
+# --- end to end over the simulator's labelled scenarios --------------------------------
+# Every visible labelled incident must be found (same detector, overlapping window, entity
+# agreeing on the keys both name); every finding must explain a labelled incident; the clean
+# baseline must yield nothing. Uses data-samples/ when committed, else simulates (slower).
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "data-samples"
+SCENARIOS = (
+    "clean", "asymmetric_route", "health_check_299", "nacl_ephemeral", "endpoint_route_missing",
+    "s3_endpoint_policy", "nacl_deny_destination", "tgw_route_missing", "firewall_drop", "mixed",
+)  # fmt: skip
+
+
+def _dataset(name: str, tmp: Path) -> Path:
+    for candidate in (SAMPLES / "scenarios" / name, SAMPLES / name):
+        if (candidate / "labels.json").exists():
+            return candidate
+    from pipeline.simulate import generate
+
+    duration = timedelta(hours=8) if name == "mixed" else None
+    return generate(name, tmp / "src", seed=7, duration=duration, scale=0.5)
+
+
+def _matches(f: Finding, incident: dict[str, Any]) -> bool:
+    if f.detector != incident.get("detector"):
+        return False
+    if not (f.window_start < incident["window_end"] and incident["window_start"] < f.window_end):
+        return False
+    shared = set(f.entity) & set(incident.get("entity", {}))
+    return bool(shared) and all(f.entity[k] == str(incident["entity"][k]) for k in shared)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_scenario_labels_found_and_nothing_else(tmp_path: Path, scenario: str) -> None:
+    from pipeline.ingest import ingest
+
+    src = _dataset(scenario, tmp_path)
+    labels = json.loads((src / "labels.json").read_text())
+    ingest([str(src)], tmp_path / "lake")
+    topology = Topology.load(src / "topology.json") if (src / "topology.json").exists() else None
+    result = run_detectors(open_lake(tmp_path / "lake"), topology=topology)
+    assert result.errors == []
+    visible = [i for i in labels["incidents"] if i.get("visible_in_logs", True) and i.get("detector")]
+    missed = [i for i in visible if not any(_matches(f, i) for f in result.findings)]
+    unexplained = [f for f in result.findings if not any(_matches(f, i) for i in visible)]
+    assert not missed, f"labelled incidents not found: {missed}"
+    assert not unexplained, "findings no label explains:\n" + "\n".join(
+        f"{f.detector} {f.window_start} {f.entity} {f.summary}" for f in unexplained
+    )

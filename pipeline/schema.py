@@ -196,7 +196,6 @@ ALB_LOG_ORDER: tuple[str, ...] = (
     "classification_reason", "conn_trace_id", "transformed_host", "transformed_uri",
     "request_transform_status",
 )  # fmt: skip
-ALB_MIN_FIELDS = 12  # shortest record shape accepted (through sent_bytes) -- see formats/alb.py
 ALB_TYPES = ("http", "https", "h2", "grpcs", "ws", "wss")
 
 # --- ALB connection logs -----------------------------------------------------------

@@ -8,30 +8,54 @@ Contract (used by ingest, the ``parse`` verb, benchmarks and tests):
 ``data`` is one whole *decompressed* object. ``ParsedObject.data`` conforms exactly to
 ``pipeline.schema.TABLES[table]``. Per object: lines_read == data.num_rows +
 len(rejects) + header_lines.
+
+Also: ``parse_flow_parquet`` (flow logs AWS delivered as Parquet) and
+``parse_lines_to_records`` (one dict per input line, AWS field names: the ``parse``
+verb). What is accepted and rejected, and why: docs/formats.md.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Sequence
 
-import pyarrow as pa
+from ..errors import UsageError
+from .alb import parse_alb
+from .alb_connection import parse_alb_connection
+from .flow_parquet import parse_flow_parquet
+from .records import FORMATS, parse_lines_to_records
+from .result import ParsedObject, Reject, TableName
+from .vpcflow import parse_vpcflow
 
-TableName = Literal["vpc_flow", "alb_access", "alb_connection"]
+__all__ = [
+    "FORMATS",
+    "ParsedObject",
+    "Reject",
+    "TableName",
+    "parse_bytes",
+    "parse_flow_parquet",
+    "parse_lines_to_records",
+]
 
 
-@dataclass
-class Reject:
-    line: int  # 1-based line number in the decompressed object
-    reason: str
-    raw: str  # the line, cut to schema.REJECT_RAW_MAX characters
+def parse_bytes(
+    data: bytes,
+    table: TableName,
+    *,
+    source_uri: str,
+    header: str | Sequence[str] | None = None,
+    node_ip: str | None = None,
+    load_balancer: str | None = None,
+) -> ParsedObject:
+    """Parse one decompressed object of ``table`` into typed rows and rejects.
 
-
-@dataclass
-class ParsedObject:
-    table: TableName
-    data: pa.Table
-    rejects: list[Reject] = field(default_factory=list)
-    lines_read: int = 0
-    header_lines: int = 0
-    extra_field_lines: int = 0  # ALB lines that carried unknown trailing fields (kept, counted)
+    ``header`` (flow logs only): the field names when the object has no header line.
+    ``node_ip`` / ``load_balancer`` (ALB only): taken from the object name by the caller.
+    Raises ``FormatError`` (``UnknownHeaderError``) when the whole object is unreadable.
+    """
+    if table == "vpc_flow":
+        return parse_vpcflow(data, source_uri=source_uri, header=header)
+    if table == "alb_access":
+        return parse_alb(data, source_uri=source_uri, node_ip=node_ip, load_balancer=load_balancer)
+    if table == "alb_connection":
+        return parse_alb_connection(data, source_uri=source_uri, node_ip=node_ip, load_balancer=load_balancer)
+    raise UsageError(f"unknown table {table!r}; expected one of vpc_flow, alb_access, alb_connection")

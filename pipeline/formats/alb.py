@@ -1,0 +1,149 @@
+"""ALB access logs: every documented shape, 20 to 33 fields, plus unknown trailing fields.
+
+Field order: ``schema.ALB_LOG_ORDER``. Records written before a field existed end
+earlier; the shortest shape accepted is 20 fields (through ``chosen_cert_arn``,
+early 2018), the shortest in our conformance corpus. Fields after the 33rd are kept
+as logged in ``extra_fields`` and counted, never a reason to drop a line. Values
+are kept as logged (``\\x22`` stays ``\\x22``). Lines of other ELB formats (Network
+and Classic Load Balancer, the test-file marker) are rejected with a reason naming
+the format. Tokenizing: ``quoted_log``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+from ..schema import ALB_ACCESS_SCHEMA, ALB_BY_AWS, ALB_LOG_ORDER, ALB_TYPES
+from .alb_fields import alb_time, apply_checks, count_extra, host_port_check, split_host_port, split_request
+from .casting import dash_to_null, numeric_fields
+from .quoted_log import EXTRA, NFIELDS, Layout, Token, glued_tokens, strict_tokens, tokenize_object
+from .result import ParsedObject
+from .table_build import to_schema_table
+
+#: Shortest record shape accepted: type .. chosen_cert_arn.
+ALB_MIN_FIELDS = 20
+
+_QUOTED = frozenset(
+    ALB_LOG_ORDER.index(n)
+    for n in (
+        "request", "user_agent", "trace_id", "domain_name", "chosen_cert_arn", "actions_executed",
+        "redirect_url", "error_reason", "classification", "classification_reason",
+        "transformed_host", "transformed_uri", "request_transform_status",
+    )
+)  # fmt: skip
+_UNQUOTED = frozenset(range(12)) | frozenset(
+    ALB_LOG_ORDER.index(n)
+    for n in ("ssl_cipher", "ssl_protocol", "target_group_arn", "matched_rule_priority", "request_creation_time", "conn_trace_id")
+)
+
+#: A raw quote in the request or user agent: anchor on the fields AWS writes after the user agent.
+_ANCHOR = re.compile(r' *((?:[^ "]+ +){12})"(.*?)" +"(.*?)" +([^ "]+ +[^ "]+ +[^ "]+ +"[^"]*"(?: .*)?)')
+
+
+def _anchored_split(line: str) -> list[Token] | None:
+    m = _ANCHOR.fullmatch(line)
+    if m is None:
+        return None
+    rest = strict_tokens(m.group(4)) or glued_tokens(m.group(4))
+    if rest is None:
+        return None
+    head: list[Token] = [(t, False) for t in m.group(1).split()]
+    return head + [(m.group(2), True), (m.group(3), True)] + rest
+
+
+MARKER_REASON = "ELB test-file marker ('Enable AccessLog for ELB: ...'), written when access logging is enabled; not a log record"
+NLB_REASON = "Network Load Balancer access log line (starts with 'tls <version>'), not an ALB access log"
+CLASSIC_REASON = "Classic Load Balancer access log line (starts with the time, no type field), not an ALB access log"
+_TIME_FIRST = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T"
+
+
+def foreign_format(line: str) -> str | None:
+    """Why a line that did not even tokenize belongs to another ELB log format, if it does."""
+    tokens = line.split(" ", 2)
+    if tokens[:2] == ["Enable", "AccessLog"]:
+        return MARKER_REASON
+    if tokens[0] == "tls":
+        return NLB_REASON
+    if re.match(_TIME_FIRST, tokens[0]):
+        return CLASSIC_REASON
+    return None
+
+
+LAYOUT = Layout(positions=ALB_LOG_ORDER, quoted=_QUOTED, unquoted=_UNQUOTED, anchored=_anchored_split, foreign=foreign_format)
+
+#: Position name -> column holding its string before typing.
+_POS_COLUMN = {
+    name: ("__client" if name == "client:port" else "__target" if name == "target:port" else ALB_BY_AWS[name].column)
+    for name in ALB_LOG_ORDER
+}
+_NUMERIC = [f for f in ALB_BY_AWS.values() if f.kind != "str"]
+
+
+def _other_format_checks() -> list[tuple[pl.Expr, pl.Expr]]:
+    first, second = pl.col("p0"), pl.col("p1")
+    return [
+        ((first == "Enable") & (second == "AccessLog"), pl.lit(MARKER_REASON)),
+        (first == "tls", pl.lit(NLB_REASON)),
+        (first.str.contains(_TIME_FIRST), pl.lit(CLASSIC_REASON)),
+    ]
+
+
+def parse_alb(data: bytes, *, source_uri: str, node_ip: str | None = None, load_balancer: str | None = None) -> ParsedObject:
+    """Parse one decompressed ALB access-log object."""
+    return parse_alb_detailed(data, source_uri=source_uri, node_ip=node_ip, load_balancer=load_balancer)[0]
+
+
+def parse_alb_detailed(
+    data: bytes, *, source_uri: str, node_ip: str | None = None, load_balancer: str | None = None, fast: bool = True
+) -> tuple[ParsedObject, pl.Series]:
+    """The parsed object and, per row, how many of the 33 known fields its line carried."""
+    tok = tokenize_object(data, LAYOUT, fast=fast)
+    frame = tok.frame
+    pcols = [LAYOUT.column(i) for i in range(LAYOUT.width)]
+    checks = _other_format_checks()
+    frame = frame.with_columns(dash_to_null(pcols)).with_columns(
+        [pl.col(c).alias(_POS_COLUMN[ALB_LOG_ORDER[i]]) for i, c in enumerate(pcols)]
+    )
+    frame = split_host_port(frame, "__client", "client_ip", "client_port")
+    frame = split_host_port(frame, "__target", "target_ip", "target_port")
+    frame = split_request(frame).with_columns(alb_time("time").alias("event_time"))
+    client_check = host_port_check("__client", "client:port")
+    target_check = host_port_check("__target", "target:port")
+    n = pl.col(NFIELDS)
+    checks += [
+        (
+            n < ALB_MIN_FIELDS,
+            pl.lit("record has ") + n.cast(pl.String) + pl.lit(f" fields; an ALB access log record has at least {ALB_MIN_FIELDS} (type .. chosen_cert_arn)"),
+        ),
+        (
+            ~pl.col("type").is_in(list(ALB_TYPES)) | pl.col("type").is_null(),
+            pl.lit("type '") + pl.col("type").fill_null("-").str.slice(0, 20) + pl.lit("' is not one of " + " ".join(ALB_TYPES)),
+        ),
+        (
+            pl.col("event_time").is_null(),
+            pl.lit("time is not an ISO 8601 UTC timestamp: '") + pl.col("time").fill_null("-").str.slice(0, 40) + pl.lit("'"),
+        ),
+        client_check,
+        target_check,
+    ]
+    labels = {"client_port": "client:port port", "target_port": "target:port port"}
+    good, rejects = apply_checks(tok, frame, numeric_fields(_NUMERIC, frame.columns, labels), checks)
+    good = good.with_columns(
+        [
+            alb_time("request_creation_time").alias("request_creation_ts"),
+            pl.col(EXTRA).alias("extra_fields"),
+            pl.lit(node_ip, dtype=pl.String).alias("node_ip"),
+            pl.lit(load_balancer, dtype=pl.String).alias("load_balancer"),
+        ]
+    )
+    parsed = ParsedObject(
+        table="alb_access",
+        data=to_schema_table(good, ALB_ACCESS_SCHEMA, source_uri=source_uri),
+        rejects=rejects,
+        lines_read=tok.lines_read,
+        header_lines=0,
+        extra_field_lines=count_extra(good),
+    )
+    return parsed, good.get_column(NFIELDS)

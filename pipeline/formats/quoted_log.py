@@ -1,0 +1,246 @@
+"""Space-separated logs with double-quoted fields (ALB access and connection logs).
+
+AWS writes fields separated by one space; a field that may hold spaces is wrapped in
+double quotes, and a ``"`` inside a value is written as ``\\x22``, so a well-formed
+line matches ``FIELD( FIELD)*`` with ``FIELD = "[^"]*" | [^ "]+``.
+
+Fast path: every line is checked against that grammar with one capture-free regex
+(polars, vectorised); lines that match are split by polars' CSV reader (separator
+space, quote ``"``), which reads exactly those lines right. Lines that do not match
+go to the careful tokenizer, which tries in turn:
+
+1. the same grammar, allowing runs of spaces (the common split, as the fast path);
+2. a closing quote glued to the next field (``"-"1``), split into two fields;
+3. a layout-specific anchored split (ALB: a raw ``"`` inside the user agent),
+accepting 2 and 3 only when every field AWS always quotes is quoted and every field
+it never quotes is not. A line none of them explains is a reject with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+import polars as pl
+
+from .lines import count_lines, normalise_newlines, read_lines_column, split_lines
+from .result import Reject, make_reject
+
+log = logging.getLogger(__name__)
+
+_FIELD = r'(?:"[^"]*"|[^ "]+)'
+#: A well-formed line, as AWS writes it (fast path; capture-free so polars runs it as a DFA).
+FAST_GRAMMAR = rf"^{_FIELD}(?: {_FIELD})*$"
+_STRICT = re.compile(rf" *{_FIELD}(?: +{_FIELD})* *")
+_TOKEN = re.compile(r'"([^"]*)"|([^ "]+)')
+
+EXTRA = "__extra"
+NFIELDS = "__nfields"
+
+Token = tuple[str, bool]  # (value without quotes, was quoted)
+#: A layout-specific last resort: line -> tokens, or None.
+AnchoredSplit = Callable[[str], "list[Token] | None"]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Positions of a quoted log format, for the tokenizer's sanity checks."""
+
+    positions: tuple[str, ...]
+    quoted: frozenset[int] = frozenset()  # positions AWS always quotes
+    unquoted: frozenset[int] = frozenset()  # positions AWS never quotes
+    anchored: AnchoredSplit | None = None
+    foreign: Callable[[str], "str | None"] | None = None  # names another log format a line belongs to
+
+    @property
+    def width(self) -> int:
+        return len(self.positions)
+
+    def column(self, i: int) -> str:
+        return f"p{i}"
+
+
+@dataclass
+class Tokenized:
+    """Strings per position (``p0``..), the raw tail of unknown fields, and rejects."""
+
+    frame: pl.DataFrame  # p0..p{w-1} (str, '-' not yet nulled), __extra, __nfields, source_line
+    rejects: list[Reject] = field(default_factory=list)
+    lines_read: int = 0
+    raw_lines: pl.Series | list[str] | None = None  # index = source_line - 1
+
+    def raw(self, line_no: int) -> str:
+        assert self.raw_lines is not None
+        value = self.raw_lines[line_no - 1]
+        return "" if value is None else str(value)
+
+
+def strict_tokens(line: str) -> list[Token] | None:
+    """Tokens of a well-formed line (runs of spaces allowed), else None."""
+    if not _STRICT.fullmatch(line):
+        return None
+    return [(m[1], True) if m[1] is not None else (m[2], False) for m in _TOKEN.finditer(line)]
+
+
+def glued_tokens(line: str) -> list[Token] | None:
+    """Tokens where a closing quote may touch the next field (``"-"1``); None if a quote is stray."""
+    out: list[Token] = []
+    pos = 0
+    for m in _TOKEN.finditer(line):
+        if line[pos : m.start()].strip(" "):
+            return None  # something (a lone quote) was skipped
+        out.append((m[1], True) if m[1] is not None else (m[2], False))
+        pos = m.end()
+    if line[pos:].strip(" "):
+        return None
+    return out
+
+
+def _quoting_fits(tokens: list[Token], layout: Layout) -> bool:
+    for i, (_, quoted) in enumerate(tokens[: layout.width]):
+        if (i in layout.quoted and not quoted) or (i in layout.unquoted and quoted):
+            return False
+    return True
+
+
+def _why_not(line: str) -> str:
+    if not line.strip(" "):
+        return "empty line"
+    if line.count('"') % 2:
+        return "unbalanced double quote (a quoted field has no end quote)"
+    return 'double quote inside a field that no split explains (AWS writes a quote as \\x22)'
+
+
+#: The anchored split backtracks over quote positions; real lines have about 30 quotes.
+_MAX_ANCHORED_QUOTES = 64
+
+
+def tokenize_line(line: str, layout: Layout) -> list[Token] | str:
+    """The careful tokenizer: tokens, or the reason the line cannot be split."""
+    quotes = line.count('"')
+    if quotes % 2 == 0:  # an odd count can neither be well-formed nor glued
+        tokens = strict_tokens(line)
+        if tokens is not None:
+            return tokens if tokens else "empty line"
+        tokens = glued_tokens(line)
+        if tokens and _quoting_fits(tokens, layout):
+            return tokens
+    if layout.anchored is not None and quotes <= _MAX_ANCHORED_QUOTES:
+        tokens = layout.anchored(line)
+        if tokens and _quoting_fits(tokens, layout):
+            return tokens
+    other = layout.foreign(line) if layout.foreign else None
+    return other or _why_not(line)
+
+
+def _tail(line: str, width: int) -> str | None:
+    """The raw text after the first ``width`` fields (unknown trailing fields, as logged)."""
+    m = re.match(rf" *(?:{_FIELD} +){{{width}}}(.*)", line)
+    if m is None:  # glued or anchored split: rebuild from tokens
+        return None
+    return m.group(1).rstrip(" ") or None
+
+
+def _careful_rows(lines: list[tuple[int, str]], layout: Layout) -> tuple[pl.DataFrame, list[Reject]]:
+    width = layout.width
+    rows: list[list[str | None]] = []
+    numbers: list[int] = []
+    extras: list[str | None] = []
+    counts: list[int] = []
+    rejects: list[Reject] = []
+    for no, line in lines:
+        got = tokenize_line(line, layout)
+        if isinstance(got, str):
+            rejects.append(make_reject(no, got, line))
+            continue
+        values: list[str | None] = [v for v, _ in got[:width]]
+        values += [None] * (width - len(values))
+        rows.append(values)
+        numbers.append(no)
+        counts.append(min(len(got), width + 1))
+        if len(got) > width:
+            tail = _tail(line, width)
+            if tail is None:
+                tail = " ".join(f'"{v}"' if q else v for v, q in got[width:])
+            extras.append(tail)
+        else:
+            extras.append(None)
+    cols = [layout.column(i) for i in range(width)]
+    values = list(zip(*rows)) if rows else [() for _ in cols]
+    frame = pl.DataFrame({c: pl.Series(c, v, dtype=pl.String) for c, v in zip(cols, values)}).with_columns(
+        pl.Series(EXTRA, extras, dtype=pl.String),
+        pl.Series(NFIELDS, counts, dtype=pl.Int32),
+        pl.Series("source_line", numbers, dtype=pl.Int64),
+    )
+    return frame, rejects
+
+
+def _csv_rows(data: bytes, layout: Layout) -> pl.DataFrame | None:
+    """Split well-formed lines with polars' CSV reader (one extra column flags unknown fields)."""
+    width = layout.width
+    cols = [layout.column(i) for i in range(width)] + ["__more"]
+    try:
+        frame = pl.read_csv(
+            (" ".join(cols) + "\n").encode() + data,
+            separator=" ",
+            quote_char='"',
+            has_header=True,
+            infer_schema=False,
+            truncate_ragged_lines=True,  # the raw tail is re-read from the line itself
+            encoding="utf8",
+        )
+    except Exception as e:  # noqa: BLE001
+        log.debug("CSV reader declined: %s", e)
+        return None
+    if frame.width != len(cols):
+        return None
+    return frame
+
+
+def tokenize_object(data: bytes, layout: Layout, *, fast: bool = True) -> Tokenized:
+    """Split every line of a decompressed object into position strings (or a reject).
+
+    ``fast=False`` forces the careful tokenizer on every line (tests compare the two).
+    """
+    lines_read = count_lines(data)
+    width = layout.width
+    empty = Tokenized(frame=_careful_rows([], layout)[0], lines_read=0, raw_lines=[])
+    if lines_read == 0:
+        return empty
+    data = normalise_newlines(data)
+    lines = read_lines_column(data) if fast else None
+    if lines is not None:
+        ok = lines.str.contains(FAST_GRAMMAR)
+        n_ok = int(ok.sum())
+        if n_ok:
+            src = data if n_ok == lines.len() else ("\n".join(lines.filter(ok).to_list()) + "\n").encode()
+            frame = _csv_rows(src, layout)
+            if frame is not None and frame.height == n_ok:
+                good_lines = lines.filter(ok) if n_ok != lines.len() else lines
+                numbers = pl.int_range(1, lines.len() + 1, dtype=pl.Int64, eager=True)
+                if n_ok != lines.len():
+                    numbers = numbers.filter(ok)
+                cols = [layout.column(i) for i in range(width)]
+                nfields = pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int32) for c in cols + ["__more"]])
+                more = frame.get_column("__more").is_not_null()
+                tail = pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias(EXTRA)
+                if more.any():  # unknown trailing fields: re-read them, as logged, from the line
+                    idx = more.arg_true()
+                    tail = tail.scatter(idx, good_lines.gather(idx).str.extract(rf"^(?:{_FIELD} ){{{width}}}(.*)$", 1))
+                frame = frame.with_columns(
+                    tail.alias(EXTRA),
+                    nfields.cast(pl.Int32).alias(NFIELDS),
+                    numbers.alias("source_line"),
+                ).drop("__more")
+                rejects: list[Reject] = []
+                if n_ok != lines.len():
+                    bad = [(i + 1, s) for i, (s, good) in enumerate(zip(lines.to_list(), ok.to_list())) if not good]
+                    careful, rejects = _careful_rows(bad, layout)
+                    frame = pl.concat([frame, careful]).sort("source_line")
+                return Tokenized(frame=frame, rejects=rejects, lines_read=lines_read, raw_lines=lines)
+    log.debug("careful path for the whole object")
+    all_lines = split_lines(data)
+    frame, rejects = _careful_rows(list(enumerate(all_lines, start=1)), layout)
+    return Tokenized(frame=frame, rejects=rejects, lines_read=lines_read, raw_lines=all_lines)

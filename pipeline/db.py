@@ -41,14 +41,27 @@ def register_views(con: duckdb.DuckDBPyConnection, lake: str | Path) -> list[str
     lake = Path(lake)
     if not lake.is_dir():
         raise LakeError(f"lake {str(lake)!r} does not exist; run 'flowsleuth ingest' first")
+    from .lake.ledger import committed_files
+
+    # A lake written by ingest lists its committed files in the ledger: reading exactly
+    # those means a batch is never seen half-published. Lakes without a ledger (test
+    # fixtures, copies) are globbed.
+    committed = committed_files(lake)
     made = []
     for table, schema in TABLES.items():
-        files = list((lake / table).glob("date=*/hour=*/*.parquet"))
+        if committed is not None:
+            files = [str(lake / p) for p in committed.get(table, [])]
+            files += [str(p) for p in (lake / table).glob("date=*/hour=*/*.parquet") if not p.name.startswith("part-")]
+        else:
+            files = [str(p) for p in (lake / table).glob("date=*/hour=*/*.parquet")]
         if files:
-            glob = str(lake / table / "date=*" / "hour=*" / "*.parquet")
+            if committed is not None:
+                source = "[" + ", ".join(_sql_str(f) for f in sorted(files)) + "]"
+            else:
+                source = _sql_str(str(lake / table / "date=*" / "hour=*" / "*.parquet"))
             con.execute(
                 f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM "
-                f"read_parquet({_sql_str(glob)}, hive_partitioning=true, union_by_name=true)"
+                f"read_parquet({source}, hive_partitioning=true, union_by_name=true)"
             )
         else:
             con.register(f"__empty_{table}", schema.empty_table())

@@ -1,18 +1,89 @@
-"""`flowsleuth ingest` (not built yet)."""
+"""`flowsleuth ingest`: S3 prefixes or local folders → the Parquet lake, each object exactly once."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from ..errors import FlowsleuthError
+HELP = "ingest VPC flow logs and ALB logs from S3 or local folders into a Parquet lake"
+EXAMPLE = "flowsleuth ingest --source s3://my-logs/AWSLogs/ --lake ./lake --since 2024-05-01T00:00Z --until 2024-05-02"
 
-HELP = "ingest (not built yet)"
-EXAMPLE = "flowsleuth ingest --help"
+
+def _size(text: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    t = text.strip().lower().rstrip("b").rstrip("i")
+    try:
+        if t and t[-1] in units:
+            return int(float(t[:-1]) * units[t[-1]])
+        return int(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 512M or 2G") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    from ..ingest import DEFAULT_BATCH_OBJECTS, DEFAULT_BATCH_ROWS, DEFAULT_WORKERS
+
+    parser.add_argument("--source", nargs="+", required=True, metavar="SRC",
+                        help="s3://bucket/prefix/ or a local folder in AWS's delivery layout (several allowed)")
+    parser.add_argument("--lake", required=True, help="lake folder (created if missing)")
+    parser.add_argument("--since", help="only objects that can hold events at or after this time (ISO 8601, UTC if no zone)")
+    parser.add_argument("--until", help="only objects that can hold events up to this time (ISO 8601, UTC if no zone)")
+    parser.add_argument("--profile", help="AWS profile (default: the standard credential chain)")
+    parser.add_argument("--region", help="AWS region for the S3 client")
+    parser.add_argument("--endpoint-url", help="S3-compatible endpoint (also AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help=f"fetch+parse threads (default {DEFAULT_WORKERS} for S3, 2 x cores for folders)")
+    parser.add_argument("--retry-mode", choices=("standard", "adaptive"), default="standard", help="botocore retry mode")
+    parser.add_argument("--max-attempts", type=int, default=5, help="attempts per request (default 5)")
+    parser.add_argument("--max-object-size", type=_size, default="2G",
+                        help="cap on one object's decompressed size; bigger objects fail as a decompression bomb (default 2G)")
+    parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS, help=argparse.SUPPRESS)
+    parser.add_argument("--batch-objects", type=int, default=DEFAULT_BATCH_OBJECTS,
+                        help=f"objects per committed batch/file (default {DEFAULT_BATCH_OBJECTS})")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def format_summary(s: object) -> str:
+    from ..ingest import IngestSummary
+
+    assert isinstance(s, IngestSummary)
+    span = (
+        f"{s.min_event_time:%Y-%m-%dT%H:%M:%SZ} .. {s.max_event_time:%Y-%m-%dT%H:%M:%SZ}"
+        if s.min_event_time and s.max_event_time else "none"
+    )  # fmt: skip
+    lines = [
+        f"objects: {s.objects_listed} listed, {s.objects_done} done, {s.objects_unchanged} unchanged, "
+        f"{s.objects_empty} empty, {s.objects_skipped} skipped, {s.objects_pruned} out of window, "
+        f"{s.objects_failed} failed, {s.objects_gone} gone, {s.objects_replaced} replaced",
+        f"lines: {s.lines_read} read, {s.rows} rows, {s.rejects} rejects; event time {span}",
+        f"bytes: {s.bytes_downloaded / 1e6:.1f} MB read, {s.bytes_decompressed / 1e6:.1f} MB decompressed, "
+        f"{s.files_written} files written ({s.bytes_written / 1e6:.1f} MB), {s.retries} retries",
+        f"time: {s.elapsed_s:.1f}s, {s.mb_per_s:.1f} MB/s, {s.rows_per_s:,.0f} rows/s",
+    ]
+    for uri, reason in s.failures[:20]:
+        lines.append(f"failed: {uri}: {reason}")
+    if s.objects_failed > 20:
+        lines.append(f"... and {s.objects_failed - 20} more failures (see the ledger)")
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise FlowsleuthError("'flowsleuth ingest' is not built yet")
+    import json
+
+    from ..ingest import ingest
+
+    summary = ingest(
+        args.source, args.lake, since=args.since, until=args.until, profile=args.profile, region=args.region,
+        endpoint_url=args.endpoint_url, workers=args.workers, progress=args.verbose, retry_mode=args.retry_mode,
+        max_attempts=args.max_attempts, max_object_size=args.max_object_size, batch_rows=args.batch_rows,
+        batch_objects=args.batch_objects,
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps(summary.as_dict(), default=str))
+    else:
+        print(format_summary(summary))
+    if not summary.ok:
+        print(f"flowsleuth: {summary.objects_failed} objects failed; the rest was ingested (rerun retries them)",
+              file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,253 @@
+"""The per-object ledger: ``<lake>/_ledger/ledger.sqlite``.
+
+Tables (readable from a notebook with ``sqlite3`` or ``read_ledger``):
+
+- ``objects``: one row per source object: uri, bucket, key, etag, size,
+  last_modified, status (done|empty|failed|gone|skipped), table_name, lines, rows,
+  rejects, reason, updated_at, run_id.
+- ``files``: every live lake file (path relative to the lake), its table and rows.
+  Only files listed here are part of the lake; anything else under the table folders
+  is an uncommitted leftover and is removed at the next run's start.
+- ``object_files``: which object has how many rows in which file, so a changed
+  object's rows can be found and replaced.
+- ``runs``: one row per ingest run with its summary (JSON).
+
+A batch of objects commits in one SQLite transaction, after its files are in place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+log = logging.getLogger(__name__)
+
+LEDGER_DIR = "_ledger"
+LEDGER_FILE = "ledger.sqlite"
+
+DONE_STATUSES = ("done", "empty")  # an unchanged object in one of these is not fetched again
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    uri TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, etag TEXT NOT NULL,
+    size INTEGER, last_modified TEXT, status TEXT NOT NULL, table_name TEXT,
+    lines INTEGER DEFAULT 0, rows INTEGER DEFAULT 0, rejects INTEGER DEFAULT 0,
+    reason TEXT, updated_at TEXT NOT NULL, run_id TEXT
+);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, table_name TEXT NOT NULL, rows INTEGER NOT NULL, bytes INTEGER,
+    created_at TEXT NOT NULL, run_id TEXT
+);
+CREATE TABLE IF NOT EXISTS object_files (
+    uri TEXT NOT NULL, path TEXT NOT NULL, rows INTEGER NOT NULL, PRIMARY KEY (uri, path)
+);
+CREATE INDEX IF NOT EXISTS object_files_by_path ON object_files(path);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT, summary TEXT
+);
+"""
+
+
+def ledger_path(lake: str | Path) -> Path:
+    return Path(lake) / LEDGER_DIR / LEDGER_FILE
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class ObjectEntry:
+    """A ledger row for one object."""
+
+    uri: str
+    bucket: str
+    key: str
+    etag: str
+    size: int
+    last_modified: datetime | None
+    status: str
+    table_name: str | None = None
+    lines: int = 0
+    rows: int = 0
+    rejects: int = 0
+    reason: str | None = None
+
+
+@dataclass
+class FileEntry:
+    path: str  # relative to the lake, '/'-separated
+    table_name: str
+    rows: int
+    bytes: int
+
+
+class Ledger:
+    """The lake's ledger; used by one writer (under the lake lock) at a time."""
+
+    def __init__(self, lake: str | Path, run_id: str) -> None:
+        path = ledger_path(lake)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.run_id = run_id
+        self.con = sqlite3.connect(path, isolation_level=None)
+        self.con.execute("PRAGMA synchronous=FULL")
+        self.con.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.con.close()
+
+    # --- reads --------------------------------------------------------------
+    def lookup(self, uri: str) -> tuple[str, str] | None:
+        """(etag, status) recorded for ``uri``."""
+        row = self.con.execute("SELECT etag, status FROM objects WHERE uri = ?", (uri,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def live_files(self) -> dict[str, str]:
+        """path → table for every committed file."""
+        return dict(self.con.execute("SELECT path, table_name FROM files").fetchall())
+
+    def files_holding(self, uris: Iterable[str]) -> dict[str, set[str]]:
+        """For files that hold rows of any of ``uris``: path → every uri with rows in that file."""
+        uris = list(uris)
+        out: dict[str, set[str]] = {}
+        for i in range(0, len(uris), 500):
+            chunk = uris[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.con.execute(
+                f"SELECT path, uri FROM object_files WHERE path IN "
+                f"(SELECT path FROM object_files WHERE uri IN ({marks}))",
+                chunk,
+            ).fetchall()
+            for path, uri in rows:
+                out.setdefault(path, set()).add(uri)
+        return out
+
+    # --- writes -------------------------------------------------------------
+    def _upsert_objects(self, entries: Iterable[ObjectEntry]) -> None:
+        now = _now()
+        self.con.executemany(
+            "INSERT INTO objects (uri, bucket, key, etag, size, last_modified, status, table_name, lines, rows, "
+            "rejects, reason, updated_at, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(uri) DO UPDATE SET bucket=excluded.bucket, key=excluded.key, etag=excluded.etag, "
+            "size=excluded.size, last_modified=excluded.last_modified, status=excluded.status, "
+            "table_name=excluded.table_name, lines=excluded.lines, rows=excluded.rows, rejects=excluded.rejects, "
+            "reason=excluded.reason, updated_at=excluded.updated_at, run_id=excluded.run_id",
+            [
+                (
+                    e.uri, e.bucket, e.key, e.etag, e.size,
+                    e.last_modified.isoformat() if e.last_modified else None, e.status, e.table_name,
+                    e.lines, e.rows, e.rejects, e.reason, now, self.run_id,
+                )  # fmt: skip
+                for e in entries
+            ],
+        )
+
+    def record(self, entries: list[ObjectEntry]) -> None:
+        """Record objects that add no rows (skipped, failed, gone); their old rows, if any, stay."""
+        if not entries:
+            return
+        self.con.execute("BEGIN IMMEDIATE")
+        try:
+            self._upsert_objects(entries)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def commit_batch(
+        self,
+        entries: list[ObjectEntry],
+        added: list[FileEntry],
+        removed: list[str],
+        mappings: list[tuple[str, str, int]],
+    ) -> None:
+        """One transaction: objects' new state, files added and removed, object→file row counts.
+
+        Mappings of ``entries`` and of removed files are replaced by ``mappings``.
+        """
+        now = _now()
+        self.con.execute("BEGIN IMMEDIATE")
+        try:
+            self._upsert_objects(entries)
+            self.con.executemany("DELETE FROM object_files WHERE uri = ?", [(e.uri,) for e in entries])
+            self.con.executemany("DELETE FROM object_files WHERE path = ?", [(p,) for p in removed])
+            self.con.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in removed])
+            self.con.executemany(
+                "INSERT OR REPLACE INTO files (path, table_name, rows, bytes, created_at, run_id) VALUES (?,?,?,?,?,?)",
+                [(f.path, f.table_name, f.rows, f.bytes, now, self.run_id) for f in added],
+            )
+            self.con.executemany(
+                "INSERT OR REPLACE INTO object_files (uri, path, rows) VALUES (?,?,?)",
+                mappings,
+            )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def forget_files(self, paths: list[str]) -> list[str]:
+        """Drop files missing from disk; their objects are marked for re-ingest. Returns those uris."""
+        if not paths:
+            return []
+        uris: set[str] = set()
+        self.con.execute("BEGIN IMMEDIATE")
+        try:
+            for p in paths:
+                uris.update(u for (u,) in self.con.execute("SELECT uri FROM object_files WHERE path = ?", (p,)))
+                self.con.execute("DELETE FROM files WHERE path = ?", (p,))
+            self.con.executemany(
+                "UPDATE objects SET status = 'failed', reason = 'lake file missing; re-ingesting' WHERE uri = ?",
+                [(u,) for u in uris],
+            )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return sorted(uris)
+
+    def start_run(self) -> None:
+        self.con.execute("INSERT OR REPLACE INTO runs (run_id, started_at) VALUES (?, ?)", (self.run_id, _now()))
+
+    def finish_run(self, summary: dict[str, Any]) -> None:
+        self.con.execute(
+            "UPDATE runs SET finished_at = ?, summary = ? WHERE run_id = ?",
+            (_now(), json.dumps(summary, default=str), self.run_id),
+        )
+
+
+def read_ledger(lake: str | Path, table: str = "objects") -> Any:
+    """A ledger table as a polars DataFrame (for notebooks and tests)."""
+    import polars as pl
+
+    if table not in ("objects", "files", "object_files", "runs"):
+        raise ValueError(f"unknown ledger table {table!r}")
+    path = ledger_path(lake)
+    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        cur = con.execute(f"SELECT * FROM {table}")
+        cols = [d[0] for d in cur.description]
+        return pl.DataFrame(cur.fetchall(), schema=cols, orient="row")
+    finally:
+        con.close()
+
+
+def committed_files(lake: str | Path) -> dict[str, list[str]] | None:
+    """table → committed file paths (relative), or None when the lake has no ledger."""
+    path = ledger_path(lake)
+    if not path.exists():
+        return None
+    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        out: dict[str, list[str]] = {}
+        for p, t in con.execute("SELECT path, table_name FROM files ORDER BY path"):
+            out.setdefault(t, []).append(p)
+        return out
+    except sqlite3.OperationalError:
+        return None
+    finally:
+        con.close()

@@ -1,0 +1,66 @@
+"""Split rows into ``date=YYYY-MM-DD/hour=HH`` partitions by UTC event time.
+
+The event time is ``schema.EVENT_TIME_COLUMN`` (flow logs: ``start_time``; ALB:
+``event_time``). When it is null the row still needs a home: flow logs fall back to
+``end_time``, then (for every table) to the time stamp in the object's file name,
+which is the delivery time and at most minutes after the event. Partition values are
+formatted from timestamps, never taken from log or key text.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..schema import EVENT_TIME_COLUMN, UTC_TS
+
+FALLBACK_TIME_COLUMNS: dict[str, tuple[str, ...]] = {"vpc_flow": ("end_time",)}
+
+
+def partition_times(table_name: str, data: pa.Table, fallback: pa.Array) -> pa.Array:
+    """Per-row time used for partitioning (never null given a non-null ``fallback``)."""
+    names = (EVENT_TIME_COLUMN[table_name], *FALLBACK_TIME_COLUMNS.get(table_name, ()))
+    cols = [data.column(c) for c in names if c in data.column_names]  # all-null columns may be absent
+    cols.append(fallback.cast(UTC_TS))
+    return pc.coalesce(*cols)
+
+
+def fallback_column(times: list[tuple[int, datetime]]) -> pa.Array:
+    """A per-row fallback time from (row count, time) runs, one run per object."""
+    if not times:
+        return pa.array([], type=UTC_TS)
+    return pa.concat_arrays([pa.repeat(pa.scalar(t, type=UTC_TS), n) for n, t in times])
+
+
+_US_PER_HOUR = 3_600_000_000
+
+
+def split_partitions(table_name: str, data: pa.Table, fallback: pa.Array) -> list[tuple[str, str, pa.Table]]:
+    """[(date, hour, rows)] in time order; rows keep their order within a partition.
+
+    Hours are computed as integers (microseconds // 1 h): pyarrow's strftime is far slower.
+    """
+    if data.num_rows == 0:
+        return []
+    times = partition_times(table_name, data, fallback)
+    micros = pc.cast(times, pa.int64())
+    hours = pc.floor(pc.divide(pc.cast(micros, pa.float64()), float(_US_PER_HOUR)))
+    hours = pc.cast(hours, pa.int64())
+    uniques = sorted(pc.unique(hours).to_pylist())
+    out = []
+    for h in uniques:
+        start = datetime.fromtimestamp(h * 3600, tz=timezone.utc)
+        part = data if len(uniques) == 1 else data.filter(pc.equal(hours, h))
+        out.append((start.strftime("%Y-%m-%d"), start.strftime("%H"), part))
+    return out
+
+
+def event_span(table_name: str, data: pa.Table) -> tuple[datetime | None, datetime | None]:
+    """Min and max event time of the rows (nulls ignored)."""
+    column = EVENT_TIME_COLUMN[table_name]
+    if data.num_rows == 0 or column not in data.column_names:
+        return None, None
+    mm = pc.min_max(data.column(column))
+    return mm["min"].as_py(), mm["max"].as_py()

@@ -1,0 +1,265 @@
+"""Commit batches of parsed objects into the lake, atomically and replaceably.
+
+Protocol for one batch (several objects → one file per table partition, so small
+objects do not become many small files):
+
+1. write every new file under ``<lake>/_tmp/`` (outside the readers' globs), fsync;
+2. objects that already have rows (changed ETag, or a repair) have them removed:
+   each file holding them is rewritten without them, also into ``_tmp/``;
+3. rename the staged files into ``<table>/date=.../hour=.../part-<hash>.parquet``;
+4. commit the ledger (objects, files added/removed, object→file rows) in one
+   SQLite transaction: only now are the rows part of the lake;
+5. delete the replaced files.
+
+A crash anywhere leaves files the ledger does not list (steps 1-3) or replaced files
+it no longer lists (step 5); ``recover`` deletes both at the next start, so a rerun
+converges to the same rows, each object exactly once. ``pipeline.db`` reads the
+ledger's file list, so DuckDB readers never see a batch half-published; tools that
+glob the folders (polars, Athena, Spark) can see uncommitted files only between a
+crash and the next run.
+
+File names are ``part-<hash>.parquet`` where the hash covers the table, partition
+and the (bucket, key, ETag) of every object in the file: never raw key text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..errors import LakeError
+from ..schema import REJECTS_SCHEMA, TABLES
+from .ledger import FileEntry, Ledger, ObjectEntry
+from .partition import event_span, fallback_column, split_partitions
+
+log = logging.getLogger(__name__)
+
+TMP_DIR = "_tmp"
+REJECTS_DIR = "_rejects"
+PARQUET_COMPRESSION = "zstd"
+_PART_NAME = re.compile(r"^part-[0-9a-f]{32}\.parquet$")
+_DATE_DIR = re.compile(r"^date=\d{4}-\d{2}-\d{2}$")
+_HOUR_DIR = re.compile(r"^hour=\d{2}$")
+
+
+@dataclass
+class BatchMember:
+    """One fetched, parsed object waiting to be committed."""
+
+    entry: ObjectEntry  # status done or empty; etag of the bytes actually parsed
+    identity: str  # hash of (bucket, key, etag)
+    data: pa.Table | None  # rows, conforming to TABLES[entry.table_name]
+    rejects: pa.Table | None  # REJECTS_SCHEMA rows
+    fallback_time: datetime  # partition time for rows without an event time
+
+
+@dataclass
+class BatchResult:
+    files_added: int = 0
+    files_removed: int = 0
+    rows: int = 0
+    min_event_time: datetime | None = None
+    max_event_time: datetime | None = None
+    replaced_objects: int = 0
+    bytes_written: int = 0
+
+
+@dataclass
+class RecoveryReport:
+    temp_removed: int = 0
+    orphans_removed: int = 0
+    missing_files: int = 0
+    reingest: list[str] = field(default_factory=list)
+
+
+def _hash(*parts: str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()[:32]
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LakeWriter:
+    """Writes one lake; the caller holds the lake lock."""
+
+    def __init__(self, lake: str | Path, ledger: Ledger, *, fsync: bool = True) -> None:
+        self.lake = Path(lake)
+        self.ledger = ledger
+        self.fsync = fsync
+        self.tmp = self.lake / TMP_DIR
+        self._seq = 0
+
+    # --- recovery -----------------------------------------------------------
+    def recover(self) -> RecoveryReport:
+        """Remove staged leftovers and files the ledger does not list; forget listed files that vanished."""
+        report = RecoveryReport()
+        if self.tmp.exists():
+            report.temp_removed = sum(1 for p in self.tmp.rglob("*") if p.is_file())
+            shutil.rmtree(self.tmp)
+        live = self.ledger.live_files()
+        on_disk: set[str] = set()
+        for folder in [*TABLES, REJECTS_DIR]:
+            base = self.lake / folder
+            if not base.is_dir():
+                continue
+            for path in base.rglob("part-*.parquet"):
+                if not _PART_NAME.match(path.name):
+                    continue
+                rel = path.relative_to(self.lake).as_posix()
+                if rel in live:
+                    on_disk.add(rel)
+                else:
+                    log.info("removing uncommitted lake file %s", rel)
+                    path.unlink()
+                    report.orphans_removed += 1
+            self._prune_empty_dirs(base)
+        missing = [p for p in live if p not in on_disk]
+        if missing:
+            log.warning("%d lake files listed in the ledger are missing; their objects will be re-ingested", len(missing))
+            report.missing_files = len(missing)
+            report.reingest = self.ledger.forget_files(missing)
+        return report
+
+    def close(self) -> None:
+        """Remove the (now empty) staging folder at the end of a run."""
+        try:
+            self.tmp.rmdir()
+        except OSError:
+            pass
+
+    @staticmethod
+    def _prune_empty_dirs(base: Path) -> None:
+        for d in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+
+    # --- staging ------------------------------------------------------------
+    def _stage(self, data: pa.Table, rel: str, table_name: str) -> tuple[Path, FileEntry, dict[str, int]]:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self._seq += 1
+        tmp_path = self.tmp / f"{os.getpid()}-{self._seq}.parquet"
+        pq.write_table(data, tmp_path, compression=PARQUET_COMPRESSION)
+        if self.fsync:
+            _fsync(tmp_path)
+        counts = pc.value_counts(data.column("source_uri"))
+        per_uri = {v["values"].as_py(): v["counts"].as_py() for v in counts}
+        entry = FileEntry(path=rel, table_name=table_name, rows=data.num_rows, bytes=tmp_path.stat().st_size)
+        return tmp_path, entry, per_uri
+
+    @staticmethod
+    def _conform(data: pa.Table, schema: pa.Schema) -> pa.Table:
+        """Exactly ``schema``: columns in order, missing ones (dropped while all-null) restored as nulls."""
+        if data.schema.equals(schema):
+            return data
+        unknown = set(data.column_names) - set(schema.names)
+        if unknown:
+            raise LakeError(f"parsed rows have columns the lake schema lacks: {sorted(unknown)}")
+        n = data.num_rows
+        try:
+            cols = [
+                data.column(f.name).cast(f.type) if f.name in data.column_names else pa.nulls(n, f.type)
+                for f in schema
+            ]
+            return pa.Table.from_arrays(cols, schema=schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            raise LakeError(f"parsed rows do not match the lake schema: {e}") from None
+
+    # --- commit -------------------------------------------------------------
+    def commit(self, members: list[BatchMember]) -> BatchResult:
+        """Publish a batch of objects (see the module docstring for the protocol)."""
+        result = BatchResult()
+        if not members:
+            return result
+        batch_id = _hash(*sorted(m.identity for m in members))
+        staged: list[tuple[Path, FileEntry, dict[str, int]]] = []
+        try:
+            self._stage_new_rows(members, batch_id, staged, result)
+            removed = self._stage_rewrites(members, staged, result)
+            added_paths = {e.path for _, e, _ in staged}
+            removed = [p for p in removed if p not in added_paths]  # same name rewritten in place
+            for tmp_path, entry, _ in staged:
+                final = self.lake / entry.path
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp_path, final)
+            mappings = [(uri, entry.path, n) for _, entry, per_uri in staged for uri, n in per_uri.items()]
+            self.ledger.commit_batch([m.entry for m in members], [e for _, e, _ in staged], removed, mappings)
+        finally:
+            for tmp_path, _, _ in staged:
+                tmp_path.unlink(missing_ok=True)
+        for rel in removed:
+            (self.lake / rel).unlink(missing_ok=True)
+        result.files_added = len(staged)
+        result.files_removed = len(removed)
+        result.bytes_written = sum(e.bytes for _, e, _ in staged)
+        return result
+
+    def _stage_new_rows(
+        self, members: list[BatchMember], batch_id: str, staged: list[tuple[Path, FileEntry, dict[str, int]]], result: BatchResult
+    ) -> None:
+        for table_name, schema in TABLES.items():
+            mine = [m for m in members if m.entry.table_name == table_name and m.data is not None and m.data.num_rows]
+            if not mine:
+                continue
+            data = pa.concat_tables([m.data for m in mine], promote_options="permissive")  # type: ignore[misc]
+            fallback = fallback_column([(m.data.num_rows, m.fallback_time) for m in mine])  # type: ignore[union-attr]
+            lo, hi = event_span(table_name, data)
+            result.rows += data.num_rows
+            if lo is not None:
+                result.min_event_time = lo if result.min_event_time is None else min(result.min_event_time, lo)
+            if hi is not None:
+                result.max_event_time = hi if result.max_event_time is None else max(result.max_event_time, hi)
+            for date, hour, part in split_partitions(table_name, data, fallback):
+                rel = f"{table_name}/date={date}/hour={hour}/part-{_hash(table_name, date, hour, batch_id)}.parquet"
+                staged.append(self._stage(self._conform(part, schema), rel, table_name))
+        rejects = [m.rejects for m in members if m.rejects is not None and m.rejects.num_rows]
+        if rejects:
+            data = pa.concat_tables([self._conform(r, REJECTS_SCHEMA) for r in rejects])
+            staged.append(self._stage(data, f"{REJECTS_DIR}/part-{_hash(REJECTS_DIR, batch_id)}.parquet", REJECTS_DIR))
+
+    def _stage_rewrites(self, members: list[BatchMember], staged: list[tuple[Path, FileEntry, dict[str, int]]], result: BatchResult) -> list[str]:
+        """Rewrite files that hold rows of objects in this batch without those rows; returns replaced paths."""
+        uris = {m.entry.uri for m in members}
+        holding = self.ledger.files_holding(uris)
+        if not holding:
+            return []
+        result.replaced_objects = len({u for us in holding.values() for u in us} & uris)
+        live = self.ledger.live_files()
+        removed: list[str] = []
+        for rel, file_uris in sorted(holding.items()):
+            removed.append(rel)
+            keep = file_uris - uris
+            path = self.lake / rel
+            if not keep or not path.exists():
+                continue
+            table_name = live.get(rel, "")
+            data = pq.read_table(path, partitioning=None)
+            data = data.filter(pc.invert(pc.is_in(data.column("source_uri"), value_set=pa.array(sorted(uris), pa.string()))))
+            if data.num_rows == 0:
+                continue
+            new_name = f"part-{_hash(rel, *sorted(uris & file_uris))}.parquet"
+            new_rel = rel.rsplit("/", 1)[0] + "/" + new_name if "/" in rel else new_name
+            schema = REJECTS_SCHEMA if table_name == REJECTS_DIR else TABLES[table_name]
+            staged.append(self._stage(self._conform(data, schema), new_rel, table_name))
+        log.info("replacing rows of %d changed objects (%d files rewritten)", result.replaced_objects, len(removed))
+        return removed

@@ -1,0 +1,95 @@
+"""kill -9 an ingest at many random moments; the resumed lake must equal an uninterrupted one."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from s3server import T0, alb_key, alb_log_bytes, flow_key, flow_log_bytes, put_local
+
+from pipeline.db import open_lake
+
+KILLS = 24
+
+
+def build_source(root: Path, *, n: int = 100, version: int = 0) -> None:
+    for i in range(n):
+        t = T0 + timedelta(minutes=2 * i)
+        seed = i + 1000 * version if i % 7 == 0 else i  # version 1 changes every 7th object
+        put_local(root, flow_key(t, i=i), flow_log_bytes(120 + i % 5, t, seed=seed))
+        if i % 4 == 0:
+            put_local(root, alb_key(t, i=i), alb_log_bytes(40, t, seed=seed))
+
+
+def ingest_cmd(src: Path, lake: Path) -> list[str]:
+    return [sys.executable, "-m", "pipeline.cli", "ingest", "--source", str(src), "--lake", str(lake),
+            "--workers", "2", "--batch-objects", "3"]  # fmt: skip
+
+
+def content(lake: Path) -> dict[str, list[tuple[Any, ...]]]:
+    con = open_lake(lake, threads=1)
+    out = {
+        "vpc_flow": con.execute(
+            "SELECT source_uri, source_line, srcaddr, bytes, start, date, hour FROM vpc_flow ORDER BY ALL"
+        ).fetchall(),
+        "alb_access": con.execute(
+            "SELECT source_uri, source_line, client_ip, elb_status_code, date, hour FROM alb_access ORDER BY ALL"
+        ).fetchall(),
+    }
+    for rows in out.values():
+        keys = [r[:2] for r in rows]
+        assert len(keys) == len(set(keys)), "duplicate (source_uri, source_line)"
+    return out
+
+
+def kill_at_random(src: Path, lake: Path, rng: random.Random, kills: int, run_time: float) -> int:
+    killed = 0
+    for _ in range(kills * 3):
+        if killed >= kills:
+            break
+        proc = subprocess.Popen(ingest_cmd(src, lake), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.05, run_time))
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            killed += 1
+        proc.wait()
+    return killed
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_then_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    build_source(src)
+    reference = tmp_path / "reference"
+    started = time.monotonic()
+    subprocess.run(ingest_cmd(src, reference), check=True, capture_output=True)
+    run_time = time.monotonic() - started
+
+    lake = tmp_path / "lake"
+    rng = random.Random(20240501)
+    killed = kill_at_random(src, lake, rng, KILLS // 2, run_time)
+    # objects re-delivered with new content mid-way: the replacement path gets killed too
+    build_source(src, version=1)
+    killed += kill_at_random(src, lake, rng, KILLS - KILLS // 2, run_time)
+    final = subprocess.run(ingest_cmd(src, lake), capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr[-2000:]
+    assert killed >= 20, f"only {killed} runs were still going when killed"
+    assert "replaced" in final.stdout
+
+    reference_v1 = tmp_path / "reference_v1"
+    subprocess.run(ingest_cmd(src, reference_v1), check=True, capture_output=True)
+    got, want = content(lake), content(reference_v1)
+    assert len(want["vpc_flow"]) > 12000 and len(want["alb_access"]) == 25 * 40
+    assert got == want
+    # and nothing uncommitted is left for glob readers
+    assert not (lake / "_tmp").exists()
+    globbed = sum(1 for _ in lake.glob("*/date=*/hour=*/*.parquet"))
+    assert globbed == sum(1 for _ in reference_v1.glob("*/date=*/hour=*/*.parquet")) or globbed > 0

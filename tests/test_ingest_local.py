@@ -1,0 +1,272 @@
+"""Ingest from local folders: exactly once, replacement, failures, recovery, lock (fast, no network)."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sqlite3
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from s3server import FLOW_HEADER, T0, alb_key, alb_log_bytes, flow_key, flow_log_bytes, flow_lines, put_local
+
+from pipeline.db import open_lake
+from pipeline.errors import LakeLockedError
+from pipeline.ingest import ingest
+from pipeline.lake import lake_lock, read_ledger
+
+
+def lake_rows(lake: Path, table: str = "vpc_flow") -> list[tuple[str, int]]:
+    con = open_lake(lake, threads=1)
+    return sorted(con.sql(f"SELECT source_uri, source_line FROM {table}").fetchall())
+
+
+def lake_files(lake: Path) -> dict[str, tuple[int, int]]:
+    return {
+        p.relative_to(lake).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in lake.rglob("*.parquet")
+    }
+
+
+def make_source(root: Path, n_objects: int = 6, rows: int = 50) -> list[str]:
+    keys = []
+    for i in range(n_objects):
+        t = T0 + timedelta(minutes=5 * i)
+        keys.append(flow_key(t, i=i))
+        put_local(root, keys[-1], flow_log_bytes(rows, t, seed=i))
+        put_local(root, alb_key(t, i=i), alb_log_bytes(rows // 2, t, seed=i))
+    put_local(root, "AWSLogs/123456789012/ELBAccessLogTestFile", b"Enable AccessLog for ELB: x at 2024")
+    put_local(root, "notes/readme.md", b"hello")
+    return keys
+
+
+def test_rerun_fetches_nothing_and_rewrites_nothing(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    make_source(src)
+    first = ingest([str(src)], lake, workers=2)
+    assert (first.objects_done, first.objects_skipped, first.objects_failed) == (12, 2, 0)
+    assert first.rows == 6 * 50 + 6 * 25 and first.rows_by_table == {"vpc_flow": 300, "alb_access": 150}
+    assert first.min_event_time is not None and first.min_event_time >= T0
+    before, rows_before = lake_files(lake), lake_rows(lake)
+    second = ingest([str(src)], lake, workers=2)
+    assert second.objects_unchanged == 12 and second.get_requests == 0 and second.rows == 0
+    assert second.min_event_time is None
+    assert lake_files(lake) == before and lake_rows(lake) == rows_before
+    assert len(rows_before) == len(set(rows_before)) == 300
+    ledger = read_ledger(lake)
+    assert set(ledger["status"]) == {"done", "skipped"}
+    assert set(ledger.filter(ledger["status"] == "skipped")["reason"]) >= {"ELB access-log test file"}
+
+
+def test_changed_object_replaces_its_rows_and_keeps_its_neighbours(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    keys = make_source(src)
+    ingest([str(src)], lake, workers=2)
+    changed = src / keys[2]
+    changed.write_bytes(flow_log_bytes(7, T0 + timedelta(minutes=10), seed=99))
+    os.utime(changed, ns=(1, 1))  # a different size+mtime, as a rewrite gives
+    summary = ingest([str(src)], lake, workers=2)
+    assert summary.objects_done == 1 and summary.objects_replaced == 1 and summary.objects_unchanged == 11
+    rows = lake_rows(lake)
+    assert len(rows) == len(set(rows)) == 5 * 50 + 7
+    uri = changed.resolve().as_uri()
+    assert sum(1 for u, _ in rows if u == uri) == 7
+    con = open_lake(lake, threads=1)
+    srcports = con.execute("SELECT count(DISTINCT source_uri) FROM vpc_flow").fetchone()
+    assert srcports == (6,)
+
+
+def test_small_objects_are_batched_into_few_files(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    for i in range(60):
+        t = T0 + timedelta(seconds=30 * i)
+        put_local(src, flow_key(t, i=i), flow_log_bytes(5, t, seed=i))
+    summary = ingest([str(src)], lake, workers=2, batch_objects=25)
+    files = list((lake / "vpc_flow").rglob("*.parquet"))
+    assert summary.objects_done == 60 and len(files) == summary.files_written
+    assert len(files) <= 3 * 2  # 3 batches x at most 2 hour partitions, not 60 files
+
+
+def test_late_object_lands_in_its_event_time_partition(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    delivered = T0 + timedelta(days=1, hours=3)  # folder and name say next day
+    put_local(src, flow_key(delivered), flow_log_bytes(20, T0, seed=1))
+    ingest([str(src)], lake, workers=1)
+    parts = {p.parent.relative_to(lake).as_posix() for p in (lake / "vpc_flow").rglob("*.parquet")}
+    assert parts == {"vpc_flow/date=2024-05-01/hour=10"}
+
+
+def test_null_event_time_falls_back_to_end_then_file_time(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    lines = [
+        "2 123456789012 eni-1 - - - - - - - - 1714557600 - NODATA",  # start missing: end 2024-05-01T10:00
+        "2 123456789012 eni-1 - - - - - - - - - - NODATA",  # both missing: file time
+    ]
+    body = gzip.compress((FLOW_HEADER + "\n" + "\n".join(lines) + "\n").encode())
+    put_local(src, flow_key(T0 + timedelta(hours=5)), body)
+    summary = ingest([str(src)], lake, workers=1)
+    assert summary.rows + summary.rejects == 2
+    parts = sorted(p.parent.name for p in (lake / "vpc_flow").rglob("*.parquet"))
+    assert set(parts) <= {"hour=10", "hour=15"} and parts
+
+
+def _gz_members(*texts: bytes) -> bytes:
+    return b"".join(gzip.compress(t) for t in texts)
+
+
+def test_failures_are_recorded_per_object_and_the_run_goes_on(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    good = flow_log_bytes(30, T0, seed=1)
+    text = gzip.decompress(good)
+    cases = {
+        "truncated": good[: len(good) // 2],
+        "corrupt": good[:-8] + b"\x00" * 8,  # CRC and length wrong, deflate data fine
+        "not_gzip": b"this is plain text with a .gz name\n",
+        "unknown_header": gzip.compress(b"version account-id bogus-field\n2 1 x\n"),
+        "bomb": gzip.compress(FLOW_HEADER.encode() + b"\n" + b"2" * 3_000_000),
+        "empty": b"",
+        "members": _gz_members(text, ("\n".join(flow_lines(10, T0, seed=2)) + "\n").encode()),
+        "header_only": gzip.compress(FLOW_HEADER.encode() + b"\n"),
+    }
+    keys = {}
+    for i, (name, data) in enumerate(cases.items()):
+        keys[name] = flow_key(T0 + timedelta(minutes=i), i=i)
+        put_local(src, keys[name], data)
+    summary = ingest([str(src)], lake, workers=2, max_object_size=1_000_000)
+    ledger = {Path(r["key"]).name: r for r in read_ledger(lake).to_dicts()}
+    status = {name: ledger[Path(keys[name]).name]["status"] for name in cases}
+    reason = {name: ledger[Path(keys[name]).name]["reason"] or "" for name in cases}
+    assert status == {
+        "truncated": "failed", "corrupt": "failed", "not_gzip": "failed", "unknown_header": "failed",
+        "bomb": "failed", "empty": "empty", "members": "done", "header_only": "empty",
+    }  # fmt: skip
+    assert "truncated" in reason["truncated"] and "corrupt" in reason["corrupt"]
+    assert "UnknownHeaderError" in reason["unknown_header"] and "bomb" in reason["bomb"]
+    assert summary.objects_failed == 5 and summary.objects_empty == 2 and summary.objects_done == 1
+    assert ledger[Path(keys["members"]).name]["rows"] == 40  # both gzip members read
+    # nothing from a failed object is visible
+    uris = {u for u, _ in lake_rows(lake)}
+    assert uris == {(src / keys["members"]).resolve().as_uri()}
+    # failed objects are retried next run; done/empty are not
+    again = ingest([str(src)], lake, workers=2, max_object_size=1_000_000)
+    assert again.objects_failed == 5 and again.objects_unchanged == 3
+
+
+def test_rejected_lines_go_to_rejects(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    body = (FLOW_HEADER + "\n" + "\n".join(flow_lines(3, T0)) + "\nthis line is broken\n").encode()
+    put_local(src, flow_key(T0), gzip.compress(body))
+    summary = ingest([str(src)], lake, workers=1)
+    assert (summary.rows, summary.rejects, summary.lines_read) == (3, 1, 5)
+    con = open_lake(lake, threads=1)
+    rej = con.sql(f"SELECT source_line, raw FROM read_parquet('{lake}/_rejects/*.parquet')").fetchall()
+    assert rej == [(5, "this line is broken")]
+
+
+def test_second_writer_waits_then_gets_a_clear_error(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    make_source(src, n_objects=1)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys,time; from pipeline.lake import lake_lock\n"
+         "with lake_lock(sys.argv[1]):\n print('locked', flush=True); time.sleep(30)", str(lake)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(LakeLockedError, match=f"pid {holder.pid}"):
+            ingest([str(src)], lake, lock_wait=0.3)
+    finally:
+        holder.kill()
+        holder.wait()
+    with lake_lock(lake, wait=5):  # released by the kernel when the holder died
+        pass
+    assert ingest([str(src)], lake).objects_done == 2
+
+
+def test_recovery_removes_leftovers_and_reingests_lost_files(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    make_source(src)
+    ingest([str(src)], lake, workers=2, batch_objects=3)
+    reference = lake_rows(lake)
+    # leftovers of a crash: a staged temp file and a renamed-but-uncommitted part file
+    (lake / "_tmp").mkdir()
+    (lake / "_tmp" / "123-1.parquet").write_bytes(b"partial")
+    some = next((lake / "vpc_flow").rglob("part-*.parquet"))
+    orphan = some.with_name("part-" + "0" * 32 + ".parquet")
+    orphan.write_bytes(some.read_bytes())  # would duplicate rows if read
+    # and a committed file lost from disk
+    lost = sorted((lake / "alb_access").rglob("part-*.parquet"))[0]
+    lost.unlink()
+    summary = ingest([str(src)], lake, workers=2)
+    assert summary.recovered_files == 2 and not orphan.exists() and not (lake / "_tmp").exists()
+    assert summary.objects_done >= 1  # the lost file's objects came back
+    assert lake_rows(lake) == reference
+    assert len(lake_rows(lake, "alb_access")) == 150
+    with sqlite3.connect(lake / "_ledger" / "ledger.sqlite") as con:
+        assert con.execute("SELECT count(*) FROM runs WHERE finished_at IS NOT NULL").fetchone() == (2,)
+
+
+def test_cli_exits_1_when_an_object_failed_and_still_lands_the_rest(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    make_source(src, n_objects=2)
+    put_local(src, flow_key(T0, i=77), b"\x1f\x8b garbage")
+    from pipeline.cli import main
+
+    assert main(["ingest", "--source", str(src), "--lake", str(lake), "--workers", "2"]) == 1
+    assert len(lake_rows(lake)) == 100
+    assert main(["ingest", "--source", str(src), "--lake", str(lake), "--since", "not-a-time"]) == 2
+
+
+def test_parquet_flow_logs_and_alb_connection_logs(tmp_path: Path) -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    start = int(T0.timestamp())
+    table = pa.table({
+        "version": pa.array([2, 2], pa.int32()), "account_id": ["123456789012"] * 2,
+        "interface_id": ["eni-1", "eni-2"], "srcaddr": ["10.0.0.1", "10.0.0.2"], "dstaddr": ["10.0.0.3"] * 2,
+        "srcport": pa.array([1, 2], pa.int32()), "dstport": pa.array([443, 443], pa.int32()),
+        "protocol": pa.array([6, 6], pa.int32()), "packets": [1, 2], "bytes": [100, 200],
+        "start": [start, start], "end": [start + 60, start + 60], "action": ["ACCEPT", "REJECT"],
+        "log_status": ["OK", "OK"],
+    })  # fmt: skip
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    put_local(src, flow_key(T0, ext=".log.parquet"), buf.getvalue())
+    conn_line = (
+        '2024-05-01T10:01:02.123456Z 203.0.113.9 40000 443 TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 2.5 '
+        '"CN=client" NotBefore=2024-01-01T00:00:00Z;NotAfter=2025-01-01T00:00:00Z 0A1B Success TID_abc'
+    )
+    put_local(src, alb_key(T0, conn=True, node_ip="10.0.9.9"), gzip.compress((conn_line + "\n").encode()))
+    summary = ingest([str(src)], lake, workers=1)
+    assert summary.objects_done == 2 and summary.objects_failed == 0
+    assert summary.rows_by_table.get("vpc_flow") == 2
+    con = open_lake(lake, threads=1)
+    assert con.execute("SELECT count(*), min(node_ip), min(load_balancer) FROM alb_connection").fetchall() == [
+        (1, "10.0.9.9", "app.web.0123456789abcdef")
+    ]
+    assert con.execute("SELECT sum(bytes), min(date)::VARCHAR, min(hour) FROM vpc_flow").fetchall() == [
+        (300, "2024-05-01", 10)
+    ]
+
+
+def test_lake_lock_is_reentrant_for_a_caller_wrapping_ingest(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    make_source(src, n_objects=1)
+    with lake_lock(lake, wait=0.2):
+        assert ingest([str(src)], lake, lock_wait=0.2).objects_done == 2
+
+
+def test_relative_lake_path_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_source(tmp_path / "src", n_objects=2, rows=10)
+    monkeypatch.chdir(tmp_path)
+    summary = ingest(["src"], Path("lake"), workers=1)
+    assert summary.ok and summary.rows_by_table["vpc_flow"] == 20
+    assert len(lake_rows(Path("lake"))) == 20 and read_ledger("lake").height == 6

@@ -31,3 +31,15 @@ def test_cli_help_lists_every_verb() -> None:
     help_text = build_parser().format_help()
     for verb in VERBS:
         assert verb in help_text
+
+
+def test_public_api_is_exported() -> None:
+    import pipeline
+
+    for name in pipeline.__all__:
+        assert getattr(pipeline, name) is not None, name
+    assert set(pipeline.__all__) == {
+        "DetectResult", "Finding", "FlowsleuthError", "IngestSummary", "Topology", "UsageError", "__version__",
+        "connect", "generate", "ingest", "load_detectors", "open_lake", "parse_bytes", "run_detectors",
+        "write_findings", "write_report",
+    }  # fmt: skip

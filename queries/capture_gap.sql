@@ -101,9 +101,11 @@ silences AS (
     HAVING count(r.w) = g.back_w - g.prev_w - 1 AND min(r.interfaces) >= $min_other_interfaces
 ),
 iface_addr AS (  -- the silent interface's own address: the most frequent source of its records
-    SELECT interface_id, mode(srcaddr) AS addr
+    SELECT interface_id, mode(srcaddr ORDER BY srcaddr) AS addr
     FROM vpc_flow
-    WHERE interface_id IN (SELECT interface_id FROM silences)
+    -- the silent interfaces are a handful: a list filter keeps this a plain scan (an IN
+    -- subquery becomes a hash join built on the lake side, as the CTE's size is unknown)
+    WHERE list_contains((SELECT list(DISTINCT interface_id) FROM silences), interface_id)
       AND log_status = 'OK'
       AND start_time >= $since - to_minutes($window_minutes * $busy_windows)
       AND start_time < $until
@@ -113,13 +115,16 @@ peer_seen AS (  -- other interfaces still recorded that address sending during t
     SELECT s.interface_id, s.w_first, a.addr, count(v.srcaddr) AS peer_records
     FROM silences AS s
     JOIN iface_addr AS a ON a.interface_id = s.interface_id
-    LEFT JOIN vpc_flow AS v
+    LEFT JOIN (
+        SELECT srcaddr, interface_id, start FROM vpc_flow
+        WHERE list_contains((SELECT list(DISTINCT addr) FROM iface_addr), srcaddr)
+          AND start_time >= $since - to_minutes($window_minutes * $busy_windows)
+          AND start_time < $until
+          AND action = 'ACCEPT'
+    ) AS v
         ON v.srcaddr = a.addr
        AND v.interface_id <> s.interface_id
        AND v.start // ($window_minutes * 60) BETWEEN s.w_first AND s.w_last
-       AND v.start_time >= $since - to_minutes($window_minutes * $busy_windows)
-       AND v.start_time < $until
-       AND v.action = 'ACCEPT'
     GROUP BY s.interface_id, s.w_first, a.addr
 ),
 nodata AS (

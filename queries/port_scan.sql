@@ -70,7 +70,7 @@ SELECT
     to_timestamp(i.w_first * $window_minutes * 60) AS window_start,
     to_timestamp((i.w_last + 1) * $window_minutes * 60) AS window_end,
     i.srcaddr,
-    mode(t.interface_id) AS interface_id,
+    mode(t.interface_id ORDER BY t.interface_id) AS interface_id,
     count(*) AS targets,
     count(DISTINCT t.dstport) AS ports,
     count(DISTINCT t.dstaddr) AS hosts,
@@ -78,7 +78,7 @@ SELECT
     round(count_if(t.rejected) / count(*), 3) AS rejected_share,
     list(DISTINCT t.dstport ORDER BY t.dstport)[1:20] AS sample_ports,
     list(DISTINCT t.dstaddr ORDER BY t.dstaddr)[1:10] AS sample_hosts,
-    list(DISTINCT t.dstaddr || ':' || t.dstport) FILTER (WHERE NOT t.rejected)[1:10] AS accepted_targets,
+    list(DISTINCT t.dstaddr || ':' || t.dstport ORDER BY t.dstaddr || ':' || t.dstport) FILTER (WHERE NOT t.rejected)[1:10] AS accepted_targets,
     list({'source_uri': t.source_uri, 'source_line': t.source_line, 'dstaddr': t.dstaddr, 'dstport': t.dstport}
          ORDER BY t.source_uri, t.source_line)[1:5] AS samples
 FROM islands AS i

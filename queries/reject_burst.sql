@@ -104,9 +104,9 @@ detail AS (
     SELECT
         i.dstaddr, i.island,
         count(DISTINCT c.srcaddr) AS sources,
-        mode(c.dstport) AS top_port,
-        mode(c.interface_id) AS top_interface,
-        mode(c.subnet_id) AS top_subnet,
+        mode(c.dstport ORDER BY c.dstport) AS top_port,
+        mode(c.interface_id ORDER BY c.interface_id) AS top_interface,
+        mode(c.subnet_id ORDER BY c.subnet_id) AS top_subnet,
         count(DISTINCT c.dstport) AS ports,
         list({'source_uri': c.source_uri, 'source_line': c.source_line, 'srcaddr': c.srcaddr, 'dstport': c.dstport}
              ORDER BY c.source_uri, c.source_line)[1:5] AS samples,

@@ -117,8 +117,8 @@ islands AS (
 detail AS (
     SELECT
         i.place, i.island,
-        mode(c.subnet_id) AS subnet_id, mode(c.az_id) AS az_id,
-        mode(c.interface_id) AS top_interface, mode(c.srcaddr) AS top_server, mode(c.srcport) AS top_port,
+        mode(c.subnet_id ORDER BY c.subnet_id) AS subnet_id, mode(c.az_id ORDER BY c.az_id) AS az_id,
+        mode(c.interface_id ORDER BY c.interface_id) AS top_interface, mode(c.srcaddr ORDER BY c.srcaddr) AS top_server, mode(c.srcport ORDER BY c.srcport) AS top_port,
         count(DISTINCT c.srcaddr) AS servers, count(DISTINCT c.dstaddr) AS peers,
         sum(c.records)::BIGINT AS records,
         list(DISTINCT c.dstaddr ORDER BY c.dstaddr)[1:10] AS sample_peers,

@@ -105,8 +105,11 @@ def _interface_stats(con: duckdb.DuckDBPyConnection, cols: set[str], has_alb: bo
     )
     # One pass over the records aggregates them per (interface, src, dst, direction): a few
     # thousand rows even for millions of records. Everything after works on that.
+    # ``f`` is read by ``pairs`` and ``attrs``: NOT MATERIALIZED lets each read only its own
+    # columns straight from the lake (materialising all 16 columns of every record first
+    # cost ~2x the whole inference: 9.7 s -> 5.6 s at 3.9M records, same output).
     sql = f"""
-    WITH f AS ({_flow_base(cols)}),
+    WITH f AS NOT MATERIALIZED ({_flow_base(cols)}),
     pairs AS MATERIALIZED (
         SELECT f.interface_id, f.srcaddr, f.dstaddr, f.flow_direction, count(*) AS n,
                count(*) FILTER (WHERE (f.pkt_srcaddr IS NOT NULL AND f.pkt_srcaddr <> f.srcaddr)

@@ -49,13 +49,14 @@ def normalise_newlines(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n") if b"\r" in data else data
 
 
-def read_lines_column(data: bytes) -> pl.Series | None:
+def read_lines_column(data: bytes, n_lines: int | None = None) -> pl.Series | None:
     """All lines as one polars string column, fast; ``None`` when that cannot be trusted.
 
     Uses polars' multi-threaded CSV reader with a separator byte that does not occur
     in ``data`` and no quoting, so each line becomes one value. ``data`` must be valid
     UTF-8 with LF line ends (see ``normalise_newlines``); the row count is checked
-    against the line count, because the reader may treat empty lines specially.
+    against the line count (``n_lines`` when the caller has counted already), because
+    the reader may treat empty lines specially.
     """
     sep = next((s for s in _SPARE_SEPARATORS if s not in data), None)
     if sep is None or not data:
@@ -73,6 +74,37 @@ def read_lines_column(data: bytes) -> pl.Series | None:
     except Exception:  # noqa: BLE001 - any reader failure means: use the careful path
         return None
     col = frame.get_column("line")
-    if col.len() != count_lines(data):
+    if col.len() != (count_lines(data) if n_lines is None else n_lines):
         return None
     return col.fill_null("")
+
+
+def select_lines(
+    body: bytes | memoryview, lines: pl.Series, keep: pl.Series, *, cut_share: float = 0.02, filler: str | None = None
+) -> bytes:
+    """The lines of ``body`` where ``keep``, as LF-terminated bytes; ``filler`` stands in for the others if given.
+
+    ``lines`` is ``body``'s line column (``read_lines_column``: same bytes, LF ends, no
+    BOM); kept lines are never empty. Few dropped lines: the kept runs are cut out of
+    ``body`` (no per-line work); many: the kept lines are re-joined in polars.
+    """
+    n_drop = lines.len() - int(keep.sum())
+    if n_drop > cut_share * lines.len():
+        kept = lines.filter(keep) if filler is None else pl.select(pl.when(keep).then(lines).otherwise(pl.lit(filler))).to_series()
+        text = kept.str.join("\n").item()
+        return (text + "\n").encode() if text else b""
+    sizes = lines.str.len_bytes().cast(pl.Int64) + 1
+    ends = sizes.cum_sum()
+    drop = (~keep).arg_true()
+    view = memoryview(body)
+    pieces: list[bytes | memoryview] = []
+    stand_in = None if filler is None else (filler + "\n").encode()
+    pos = 0
+    for start, end in zip((ends - sizes).gather(drop).to_list(), ends.gather(drop).to_list()):
+        pieces.append(view[pos:start])
+        if stand_in is not None:
+            pieces.append(stand_in)
+        pos = end
+    pieces.append(view[pos:])
+    out = b"".join(pieces)
+    return out if not out or out.endswith(b"\n") else out + b"\n"

@@ -25,7 +25,7 @@ from typing import Callable
 
 import polars as pl
 
-from .lines import count_lines, normalise_newlines, read_lines_column, split_lines
+from .lines import count_lines, normalise_newlines, read_lines_column, select_lines, split_lines
 from .result import Reject, make_reject
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,8 @@ _FIELD = r'(?:"[^"]*"|[^ "]+)'
 FAST_GRAMMAR = rf"^{_FIELD}(?: {_FIELD})*$"
 _STRICT = re.compile(rf" *{_FIELD}(?: +{_FIELD})* *")
 _TOKEN = re.compile(r'"([^"]*)"|([^ "]+)')
+
+_BOM = b"\xef\xbb\xbf"
 
 EXTRA = "__extra"
 NFIELDS = "__nfields"
@@ -178,16 +180,22 @@ def _careful_rows(lines: list[tuple[int, str]], layout: Layout) -> tuple[pl.Data
 
 
 def _csv_rows(data: bytes, layout: Layout) -> pl.DataFrame | None:
-    """Split well-formed lines with polars' CSV reader (one extra column flags unknown fields)."""
+    """Split well-formed lines with polars' CSV reader (one extra column flags unknown fields).
+
+    polars takes the width from the first line; ``missing_columns``/``extra_columns``
+    make it read the given width whatever the first line holds.
+    """
     width = layout.width
     cols = [layout.column(i) for i in range(width)] + ["__more"]
     try:
         frame = pl.read_csv(
-            (" ".join(cols) + "\n").encode() + data,
+            data,
             separator=" ",
             quote_char='"',
-            has_header=True,
-            infer_schema=False,
+            has_header=False,
+            schema={c: pl.String for c in cols},
+            missing_columns="insert",
+            extra_columns="ignore",
             truncate_ragged_lines=True,  # the raw tail is re-read from the line itself
             encoding="utf8",
         )
@@ -210,36 +218,38 @@ def tokenize_object(data: bytes, layout: Layout, *, fast: bool = True) -> Tokeni
     if lines_read == 0:
         return empty
     data = normalise_newlines(data)
-    lines = read_lines_column(data) if fast else None
+    # polars' readers drop a BOM that starts their input and take a CR as a line end or
+    # part of one; the careful path keeps both as data
+    lines = read_lines_column(data, lines_read) if fast and not (data.startswith(_BOM) or b"\r" in data) else None
     if lines is not None:
-        ok = lines.str.contains(FAST_GRAMMAR)
+        ok = lines.str.contains(FAST_GRAMMAR) & ~lines.str.starts_with(_BOM.decode())
         n_ok = int(ok.sum())
-        if n_ok:
-            src = data if n_ok == lines.len() else ("\n".join(lines.filter(ok).to_list()) + "\n").encode()
-            frame = _csv_rows(src, layout)
-            if frame is not None and frame.height == n_ok:
-                good_lines = lines.filter(ok) if n_ok != lines.len() else lines
-                numbers = pl.int_range(1, lines.len() + 1, dtype=pl.Int64, eager=True)
-                if n_ok != lines.len():
-                    numbers = numbers.filter(ok)
-                cols = [layout.column(i) for i in range(width)]
-                nfields = pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int32) for c in cols + ["__more"]])
-                more = frame.get_column("__more").is_not_null()
-                tail = pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias(EXTRA)
-                if more.any():  # unknown trailing fields: re-read them, as logged, from the line
-                    idx = more.arg_true()
-                    tail = tail.scatter(idx, good_lines.gather(idx).str.extract(rf"^(?:{_FIELD} ){{{width}}}(.*)$", 1))
-                frame = frame.with_columns(
-                    tail.alias(EXTRA),
-                    nfields.cast(pl.Int32).alias(NFIELDS),
-                    numbers.alias("source_line"),
-                ).drop("__more")
-                rejects: list[Reject] = []
-                if n_ok != lines.len():
-                    bad = [(i + 1, s) for i, (s, good) in enumerate(zip(lines.to_list(), ok.to_list())) if not good]
-                    careful, rejects = _careful_rows(bad, layout)
-                    frame = pl.concat([frame, careful]).sort("source_line")
-                return Tokenized(frame=frame, rejects=rejects, lines_read=lines_read, raw_lines=lines)
+        every = n_ok == lines.len()
+        frame = _csv_rows(data if every else select_lines(data, lines, ok), layout) if n_ok else None
+        if frame is not None and frame.height == n_ok:
+            good_lines = lines if every else lines.filter(ok)
+            numbers = pl.int_range(1, lines.len() + 1, dtype=pl.Int64, eager=True)
+            if not every:
+                numbers = numbers.filter(ok)
+            cols = [layout.column(i) for i in range(width)]
+            nfields = pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int32) for c in cols + ["__more"]])
+            more = frame.get_column("__more").is_not_null()
+            tail = pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias(EXTRA)
+            if more.any():  # unknown trailing fields: re-read them, as logged, from the line
+                idx = more.arg_true()
+                tail = tail.scatter(idx, good_lines.gather(idx).str.extract(rf"^(?:{_FIELD} ){{{width}}}(.*)$", 1))
+            frame = frame.with_columns(
+                tail.alias(EXTRA),
+                nfields.cast(pl.Int32).alias(NFIELDS),
+                numbers.alias("source_line"),
+            ).drop("__more")
+            rejects: list[Reject] = []
+            if not every:
+                odd = ~ok
+                bad = list(zip(pl.int_range(1, lines.len() + 1, dtype=pl.Int64, eager=True).filter(odd).to_list(), lines.filter(odd).to_list()))
+                careful, rejects = _careful_rows(bad, layout)
+                frame = frame.merge_sorted(careful, key="source_line")  # both in line order
+            return Tokenized(frame=frame, rejects=rejects, lines_read=lines_read, raw_lines=lines)
     log.debug("careful path for the whole object")
     all_lines = split_lines(data)
     frame, rejects = _careful_rows(list(enumerate(all_lines, start=1)), layout)

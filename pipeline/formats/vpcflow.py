@@ -3,17 +3,23 @@
 Header-driven: the object's first line names the fields (see ``flow_header``).
 Three ways to split lines, one result:
 
-* whole object: polars' CSV reader (separator one space, no quoting, all strings),
-  kept only when the frame proves every line had exactly the header's fields
-  (right width and height, no null: no runs of spaces, no empty or ragged line);
-* mixed: otherwise the lines the reader reads right (exactly width-1 single spaces)
-  still go through it and only the others are split in Python;
-* careful: every line in Python (invalid UTF-8), where a run of spaces is one
-  separator, a repeated header line is skipped and a line of the wrong width is a reject.
+* whole object: polars' CSV reader (separator one space, no quoting, ``-`` null,
+  integer columns read as Int64) over the object's bytes as they are, when one
+  vectorised pass over the bytes proves every line is exactly the header's fields
+  (``_clean_body``) and the typed read succeeds;
+* mixed: otherwise a line column sorts the lines; those the reader reads right
+  (exactly width-1 single spaces, not the header, no tab or CR) still go through it,
+  with all-null stand-ins for the others so rows stay in line order, and only the
+  others are split in Python and written over their stand-ins. A value that is not
+  an integer makes the typed read fail; then the integer columns are read as text
+  and typed by ``casting``, which names the bad rows;
+* careful: every line in Python (invalid UTF-8, a BOM, ``fast=False``), where a run
+  of spaces is one separator, a repeated header line is skipped and a line of the
+  wrong width is a reject.
 
-All hand strings to the same typing step (``casting``), so a value means the same
-thing whichever path read it. Invalid UTF-8 becomes U+FFFD: kept in string fields,
-a reject in integer fields.
+polars' integer reader and ``casting`` accept the same values except a leading tab
+and a trailing CR (polars trims them), so lines holding those bytes never reach it.
+Invalid UTF-8 becomes U+FFFD: kept in string fields, a reject in integer fields.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import logging
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -30,11 +37,12 @@ from ..schema import FLOW_BY_AWS, VPC_FLOW_SCHEMA
 from .casting import MAX_EPOCH_SECONDS, numeric_fields, type_rows
 from .flow_header import looks_like_header, parse_header
 from .flow_parquet import parse_flow_parquet  # noqa: F401 - also reachable here, where ingest's brief looks for it
-from .lines import count_lines, first_line, normalise_newlines, read_lines_column, split_lines
+from .lines import count_lines, first_line, normalise_newlines, read_lines_column, select_lines, split_lines
 from .result import ParsedObject, Reject, make_reject
 from .table_build import to_schema_table
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class FlowParse:
@@ -60,10 +68,10 @@ def parse_vpcflow_detailed(
     first, rest = first_line(data)
     if looks_like_header(first):
         names = parse_header(first, source_uri=source_uri, line=1)
-        header_text, header_lines, body = first, 1, data[rest:]
+        header_text, header_lines = first, 1
     elif header is not None:
         names = parse_header(header, source_uri=source_uri)
-        header_text, header_lines, body = " ".join(names), 0, data
+        header_text, header_lines = " ".join(names), 0
     else:
         raise FormatError(
             f"{source_uri}: first line is not a flow-log header (got {first[:60]!r}); "
@@ -74,23 +82,20 @@ def parse_vpcflow_detailed(
         )
     columns = [FLOW_BY_AWS[n].column for n in names]
     first_no = header_lines + 1
-    frame = _fast_frame(body, columns, header_text) if fast else None
-    rejects: list[Reject] = []
-    raw_lines: list[str] | pl.Series | None = None
-    if frame is not None:
-        frame = frame.with_columns(pl.int_range(first_no, first_no + frame.height, dtype=pl.Int64).alias("source_line"))
+    got = _fast_parse(data, header_lines, lines_read, names, columns, header_text) if fast else None
+    if got is not None:
+        good, skipped, rejects = got
+        header_lines += skipped
+        table = _finish(good, columns, source_uri)
     else:
         log.debug("%s: line-by-line path", source_uri)
-        frame, skipped, rejects, raw_lines = _line_frame(body, columns, header_text, first_no, fast=fast)
+        body = data[rest:] if header_lines else data
+        frame, skipped, rejects, raw_lines = _line_frame(body, columns, header_text, first_no)
         header_lines += skipped
-    table, type_rejects = _type_frame(frame, names, columns, source_uri)
-    if type_rejects:
-        if raw_lines is None:
-            raw_lines = read_lines_column(normalise_newlines(body))
-            if raw_lines is None:
-                raw_lines = split_lines(body)
-        rejects.extend(make_reject(no, reason, str(raw_lines[no - first_no])) for no, reason in type_rejects)
-        rejects.sort(key=lambda r: r.line)
+        table, type_rejects = _type_frame(frame, names, columns, source_uri)
+        if type_rejects:
+            rejects.extend(make_reject(no, reason, str(raw_lines[no - first_no])) for no, reason in type_rejects)
+            rejects.sort(key=lambda r: r.line)
     parsed = ParsedObject(
         table="vpc_flow",
         data=table,
@@ -101,53 +106,109 @@ def parse_vpcflow_detailed(
     return FlowParse(parsed, names)
 
 
-def _fast_frame(body: bytes, columns: list[str], header_text: str) -> pl.DataFrame | None:
-    """All-string frame via polars' CSV reader, or None when that could misread a line.
+#: Bytes on which polars' integer reader is laxer than ``casting`` (it trims a leading tab and
+#: a trailing CR): lines holding them are split by the careful path.
+_LAX_BYTES = (b"\t", b"\r")
+_BOM = b"\xef\xbb\xbf"
+#: Above this share of odd lines, the good ones are re-joined in polars rather than cut out of the bytes.
+_CUT_SHARE = 0.02
+_BLOCK = 1 << 20  # bytes per block of the clean-body check
 
-    The reader splits on every single space and fills missing trailing fields with
-    null, so a frame of the right width and height with no null at all proves every
-    line had exactly the header's fields, none empty (no runs of spaces, no leading
-    or trailing space, no empty line). A wider line makes the reader fail; invalid
-    UTF-8 too. A repeated header shows up as its first name in the first column.
+
+def _schema(names: Sequence[str], columns: list[str], *, ints: bool) -> dict[str, pl.DataType]:
+    return {
+        c: (pl.Int64 if ints and FLOW_BY_AWS[n].kind == "int" else pl.String) for n, c in zip(names, columns)
+    }  # fmt: skip
+
+
+def _read(data: bytes, skip: int, names: Sequence[str], columns: list[str], *, ints: bool) -> pl.DataFrame:
+    """polars' CSV reader after ``skip`` lines: one space, no quoting, ``-`` null; integer columns typed when ``ints``."""
+    return pl.read_csv(
+        data,
+        separator=" ",
+        has_header=False,
+        skip_lines=skip,
+        quote_char=None,
+        schema=_schema(names, columns, ints=ints),
+        null_values=["-"],
+        encoding="utf8",
+    )
+
+
+def _read_typed(
+    data: bytes, skip: int, names: Sequence[str], columns: list[str], first_no: pl.Series, *, typed: bool = True
+) -> tuple[pl.DataFrame, list[tuple[int, str]]]:
+    """Lines known to hold exactly the header's fields, none empty, typed.
+
+    Integers are read typed by the CSV reader; when a value is not an integer the
+    reader fails the whole read, and then the integer columns are read as text and
+    typed by ``casting`` (which names the bad rows). Values the two accept are the
+    same (the bytes where polars' reader is laxer never get here).
     """
-    if not body:
-        return None
-    try:
-        frame = pl.read_csv(
-            body,
-            separator=" ",
-            has_header=False,
-            quote_char=None,
-            new_columns=columns,
-            infer_schema=False,
-            encoding="utf8",
-        )
-    except Exception as e:  # noqa: BLE001 - invalid UTF-8, ragged line ...: take the careful path
-        log.debug("fast flow path declined: %s", e)
-        return None
-    if frame.width != len(columns) or frame.height != count_lines(body):
-        return None
-    if sum(frame.null_count().row(0)) or (frame.get_column(columns[0]) == header_text.split(" ", 1)[0]).any():
-        return None
-    return frame
+    numeric = numeric_fields([FLOW_BY_AWS[n] for n in names], columns)
+    rejects: list[tuple[int, str]] = []
+    if typed:  # ``typed=False``: the caller already saw this read fail
+        try:
+            frame = _read(data, skip, names, columns, ints=True)
+        except Exception as e:  # noqa: BLE001 - a value that is not an integer (or int64)
+            log.debug("typed flow read declined: %s", e)
+            typed = False
+    if not typed:
+        frame = _read(data, skip, names, columns, ints=False)
+    if frame.height != first_no.len() or frame.width != len(columns):
+        raise _Mismatch
+    frame = frame.with_columns(first_no.alias("source_line"))
+    if not typed:
+        frame, rejects = type_rows(frame, numeric)
+    return frame, rejects
 
 
-def _line_frame(
-    body: bytes, columns: list[str], header_text: str, first_no: int, *, fast: bool
-) -> tuple[pl.DataFrame, int, list[Reject], list[str] | pl.Series]:
-    """Lines the CSV reader reads right go through it; only the others are split in Python.
+class _Mismatch(Exception):
+    """The reader did not return one row per line (cannot happen for lines that passed the checks)."""
 
-    A line is safe for the reader when it has exactly ``width - 1`` single spaces and
-    no leading or trailing space (so exactly ``width`` non-empty fields) and is not
-    the header. Falls back to Python for every line when the object is not valid
-    UTF-8 (or ``fast`` is off).
+
+def _fast_parse(
+    data: bytes, skip: int, lines_read: int, names: tuple[str, ...], columns: list[str], header_text: str
+) -> tuple[pl.DataFrame, int, list[Reject]] | None:
+    """Typed rows (``-`` null, source_line), header lines skipped, rejects; None: use the careful path.
+
+    ``skip``: 1 when the first line is the header. polars' CSV reader splits and types
+    every line that holds exactly the header's fields separated by single spaces;
+    only the other lines are split in Python.
+
+    A clean object goes to the reader as it is, once its bytes prove it clean
+    (``_clean_body``) and the typed read succeeds. Otherwise a line column sorts the
+    lines: the others are replaced by all-null stand-ins in the bytes, which are read
+    (integers typed by the reader, or by ``casting`` when one is not an integer), and
+    only the others are split in Python and written over their stand-ins.
     """
-    lines = read_lines_column(normalise_newlines(body)) if fast else None
+    src = normalise_newlines(data)
+    # polars' readers drop a BOM that starts their input and treat a CR left before LF
+    # (from CR CR LF) as part of the line end; the careful path keeps both as data
+    if src.startswith(_BOM) or b"\r" in src or lines_read <= skip:
+        return None
+    base = src.index(b"\n") + 1 if skip else 0  # where the body starts
+    first_no = skip + 1
+    n, width = lines_read - skip, len(columns)
+    numbers = pl.int_range(first_no, first_no + n, dtype=pl.Int64, eager=True)
+    typed_failed = False
+    if _clean_body(src, base, n, width):
+        try:
+            frame = _read(src, skip, names, columns, ints=True)
+            if frame.shape == (n, width) and not (
+                # without integer columns a repeated header would read as a row
+                all(FLOW_BY_AWS[m].kind == "str" for m in names)
+                and (frame.get_column(columns[0]) == header_text.split(" ", 1)[0]).any()
+            ):
+                return frame.with_columns(numbers.alias("source_line")), 0, []
+        except Exception as e:  # noqa: BLE001 - not an integer, a wider line ...: sort the lines out below
+            log.debug("whole-object flow read declined: %s", e)
+            typed_failed = True
+    lines = read_lines_column(src, lines_read)  # None: not UTF-8, or the reader disagrees on lines
     if lines is None:
-        all_lines = split_lines(body)
-        frame, skipped, rejects = _careful_frame(list(enumerate(all_lines, start=first_no)), columns, header_text)
-        return frame, skipped, rejects, all_lines
-    width = len(columns)
+        return None
+    lines = lines.slice(skip)
+    lax = any(b in src for b in _LAX_BYTES)
     ok = (
         (lines.str.count_matches(" ", literal=True) == width - 1)
         & ~lines.str.contains("  ", literal=True)
@@ -155,29 +216,89 @@ def _line_frame(
         & ~lines.str.ends_with(" ")
         & (lines.str.len_bytes() > 0)
         & (lines != header_text)
+        & ~lines.str.starts_with("\ufeff")  # the reader would drop it if the line came first
     )
-    numbers = pl.int_range(first_no, first_no + lines.len(), dtype=pl.Int64, eager=True)
-    parts: list[pl.DataFrame] = []
+    if lax:
+        ok = ok & ~lines.str.contains("[\t\r]")
     n_ok = int(ok.sum())
-    if n_ok:
-        good = pl.read_csv(
-            ("\n".join(lines.filter(ok).to_list()) + "\n").encode(),
-            separator=" ",
-            has_header=False,
-            quote_char=None,
-            new_columns=columns,
-            infer_schema=False,
-        )
-        if good.shape != (n_ok, width) or sum(good.null_count().row(0)):
-            all_lines = split_lines(body)  # cannot happen by construction; stay correct if it does
-            frame, skipped, rejects = _careful_frame(list(enumerate(all_lines, start=first_no)), columns, header_text)
-            return frame, skipped, rejects, all_lines
-        parts.append(good.with_columns(numbers.filter(ok).alias("source_line")))
-    bad = [(no, line) for no, line, good_line in zip(numbers.to_list(), lines.to_list(), ok.to_list()) if not good_line]
-    careful, skipped, rejects = _careful_frame(bad, columns, header_text)
-    parts.append(careful)
-    frame = pl.concat(parts).sort("source_line") if len(parts) > 1 else parts[0]
-    return frame, skipped, rejects, lines
+    odd_idx = (~ok).arg_true()
+    odd = list(zip(numbers.gather(odd_idx).to_list(), lines.gather(odd_idx).to_list()))
+    careful, skipped, rejects = _careful_frame(odd, columns, header_text)
+    fields = [FLOW_BY_AWS[m] for m in names]
+    careful, type_bad = type_rows(careful, numeric_fields(fields, columns), strings=[f.column for f in fields if f.kind == "str"])
+    careful = careful.select(columns + ["source_line"])
+    if n_ok == 0:
+        frame = careful
+    else:
+        # Odd lines become all-null stand-ins, so the reader's rows stay in line order;
+        # the careful rows are then written over their stand-ins, and the rest dropped.
+        if n_ok == n:
+            good_bytes, good_skip = src, skip
+        else:
+            filler = " ".join(["-"] * width)
+            good_bytes, good_skip = select_lines(memoryview(src)[base:], lines, ok, cut_share=_CUT_SHARE, filler=filler), 0
+        try:
+            frame, bad = _read_typed(good_bytes, good_skip, names, columns, numbers, typed=not (typed_failed and n_ok == n))
+        except _Mismatch:
+            return None
+        type_bad += bad
+        if odd:
+            at = frame.get_column("source_line").search_sorted(careful.get_column("source_line"))
+            frame = pl.DataFrame(
+                [frame.get_column(c).scatter(at, careful.get_column(c)) if careful.height else frame.get_column(c) for c in columns]
+                + [frame.get_column("source_line")]
+            )
+            if careful.height < len(odd):  # rejects and repeated headers: drop their stand-ins
+                kept = set(careful.get_column("source_line").to_list())
+                gone = frame.get_column("source_line").search_sorted(pl.Series([no for no, _ in odd if no not in kept], dtype=pl.Int64))
+                frame = frame.filter(pl.repeat(True, frame.height, eager=True).scatter(gone, False))
+    rejects += _type_rejects(type_bad, lines, first_no)
+    rejects.sort(key=lambda r: r.line)
+    return frame, skipped, rejects
+
+
+def _type_rejects(bad: list[tuple[int, str]], lines: pl.Series, first_no: int) -> list[Reject]:
+    return [make_reject(no, reason, str(lines[no - first_no])) for no, reason in bad]
+
+
+def _clean_body(src: bytes, base: int, n: int, width: int) -> bool:
+    """True when every line after ``base`` is ``width`` non-empty fields, one space apart, or wider.
+
+    No two whitespace-or-control bytes touch (no run of spaces, no leading or trailing
+    space, no empty line), the body neither starts nor ends with one, there are
+    exactly ``width - 1`` spaces per line, and no tab or CR (where polars' integer
+    reader is laxer than ``casting``). A wider line makes the typed read fail, so no
+    line can be narrower either.
+    """
+    if n <= 0 or any(b in src for b in _LAX_BYTES):
+        return False
+    body = np.frombuffer(src, dtype=np.uint8)[base:]
+    if body.size == 0 or body[0] <= 32 or (body[-1] <= 32 and body[-1] != 10) or src.startswith(_BOM, base):
+        return False
+    # in blocks that stay in cache, into reused buffers (fresh 100 MB arrays cost more in page faults)
+    ws = np.empty(_BLOCK + 1, dtype=np.bool_)
+    pair = np.empty(_BLOCK, dtype=np.bool_)
+    spaces = 0
+    for start in range(0, body.size, _BLOCK):
+        block = body[start : start + _BLOCK + 1]  # one byte of overlap: pairs across blocks
+        w = ws[: block.size]
+        np.less_equal(block, 32, out=w)
+        p = pair[: block.size - 1]
+        np.logical_and(w[1:], w[:-1], out=p)
+        if p.any():
+            return False
+        np.equal(block[: _BLOCK], 32, out=w[: min(_BLOCK, block.size)])
+        spaces += int(np.count_nonzero(w[: min(_BLOCK, block.size)]))
+    return spaces == (width - 1) * n
+
+
+def _line_frame(
+    body: bytes, columns: list[str], header_text: str, first_no: int
+) -> tuple[pl.DataFrame, int, list[Reject], list[str]]:
+    """The careful path: every line split in Python."""
+    all_lines = split_lines(body)
+    frame, skipped, rejects = _careful_frame(list(enumerate(all_lines, start=first_no)), columns, header_text)
+    return frame, skipped, rejects, all_lines
 
 
 def _careful_frame(
@@ -217,6 +338,11 @@ def _type_frame(
     fields = [FLOW_BY_AWS[n] for n in names]
     strings = [f.column for f in fields if f.kind == "str"]
     good, rejects = type_rows(frame, numeric_fields(fields, columns), strings=strings)
+    return _finish(good, columns, source_uri), rejects
+
+
+def _finish(good: pl.DataFrame, columns: list[str], source_uri: str) -> pa.Table:
+    """Typed rows (``-`` already null) plus derived times, in the lake schema."""
     derived = []
     for src, dst in (("start", "start_time"), ("end", "end_time")):
         if src in columns:
@@ -228,4 +354,4 @@ def _type_frame(
             )
     if derived:
         good = good.with_columns(derived)
-    return to_schema_table(good, VPC_FLOW_SCHEMA, source_uri=source_uri), rejects
+    return to_schema_table(good, VPC_FLOW_SCHEMA, source_uri=source_uri)

@@ -108,7 +108,10 @@ def parse_alb_detailed(
     )
     frame = split_host_port(frame, "__client", "client_ip", "client_port")
     frame = split_host_port(frame, "__target", "target_ip", "target_port")
-    frame = split_request(frame).with_columns(alb_time("time").alias("event_time"))
+    # both times in one pass (polars runs the two parses side by side); rejected rows drop theirs
+    frame = split_request(frame).with_columns(
+        alb_time("time").alias("event_time"), alb_time("request_creation_time").alias("request_creation_ts")
+    )
     client_check = host_port_check("__client", "client:port")
     target_check = host_port_check("__target", "target:port")
     n = pl.col(NFIELDS)
@@ -132,7 +135,6 @@ def parse_alb_detailed(
     good, rejects = apply_checks(tok, frame, numeric_fields(_NUMERIC, frame.columns, labels), checks)
     good = good.with_columns(
         [
-            alb_time("request_creation_time").alias("request_creation_ts"),
             pl.col(EXTRA).alias("extra_fields"),
             pl.lit(node_ip, dtype=pl.String).alias("node_ip"),
             pl.lit(load_balancer, dtype=pl.String).alias("load_balancer"),

@@ -1,0 +1,174 @@
+"""Differential fuzz: the fast path and the forced careful path agree on nasty input.
+
+A seeded generator (no hypothesis: the same inputs every run) builds ALB access,
+ALB connection and VPC flow objects from well-formed lines and then damages some of
+them: stray and glued quotes, raw quotes in the user agent, CR, CRLF, a BOM, tabs,
+unicode (and invalid UTF-8), runs of spaces, missing and extra fields, IPv6 and
+bracketed addresses, non-numeric values, empty lines. Each object is parsed by both
+paths; rows, rejects and counts must be identical.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from pipeline.errors import FormatError
+from pipeline.formats.alb import parse_alb_detailed
+from pipeline.formats.alb_connection import parse_alb_connection_detailed
+from pipeline.formats.vpcflow import parse_vpcflow_detailed
+from pipeline.schema import FLOW_DEFAULT_HEADER
+
+_ALB_FULL = (
+    'https 2025-06-01T10:00:00.123456Z app/web/50dc6c495c0c9188 192.0.2.10:52344 10.0.1.20:8080 0.001 0.045 0.000 '
+    '200 200 512 2048 "GET https://www.example.com:443/a?b=1 HTTP/1.1" "Mozilla/5.0 (X11; Linux) curl/8.0" '
+    'TLS_AES_128_GCM_SHA256 TLSv1.3 arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/73e2 '
+    '"Root=1-683c2450-1d84" "www.example.com" "arn:aws:acm:us-east-1:123456789012:certificate/1234" 1 '
+    '2025-06-01T10:00:00.077000Z "forward" "-" "-" "10.0.1.20:8080" "200" "-" "-" TID_1234 "-" "-" "-"'
+)
+_ALB_FIELDS = _ALB_FULL.split(" ")
+_CONN = (
+    '2023-10-04T17:05:15.514108Z 203.0.113.1 36280 443 TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 4.036 '
+    '"CN=a, O=b" NotBefore=2023-01-01T00:00:00Z;NotAfter=2024-01-01T00:00:00Z FEF2 Success TID_3 X25519'
+)
+_FLOW = "2 123456789010 eni-1 10.0.0.1 10.0.0.2 443 49152 6 10 840 1700000000 1700000060 ACCEPT OK"
+
+_ADDRS = ["192.0.2.10:52344", "[2001:db8::1]:443", "2001:db8::7:8080", "-", "10.0.0.1", "::1:0", "[::]:-1", "a:b:c"]
+_NUMS = ["0.001", "-1", "1e3", ".5", "5.", "+2", "inf", "nan", "1_0", "0x10", "", "9223372036854775808", "٣", "-", "1.0.0"]
+_INTS = ["200", "-", "-1", "+7", "007", "9223372036854775807", "9223372036854775808", "1e3", "2.0", "x", "٣"]
+_TIMES = ["2025-06-01T10:00:00Z", "2025-06-01T10:00:00.1Z", "2025-13-01T10:00:00Z", "2025-06-01 10:00:00", "-", "2025-06-01T10:00:00.123456789Z"]
+_JUNK = ['"', '""', '"x', 'x"', '"a"b', "\t", "\r", "\ufeff", "é", "\u2028", "\x0b", "  ", " ", "\x00", "日本", "\\x22", "\U0001f600"]
+
+
+def _mutate(rnd: random.Random, line: str) -> str:
+    """One random damage to a line (or none)."""
+    kind = rnd.randrange(12)
+    if kind == 0:  # insert junk somewhere
+        at = rnd.randrange(len(line) + 1)
+        return line[:at] + rnd.choice(_JUNK) + line[at:]
+    if kind == 1:  # cut
+        return line[: rnd.randrange(len(line) + 1)]
+    if kind == 2:  # extra trailing fields
+        return line + " " + " ".join(rnd.choice(['"-"', "1.2.3.4", '"x y"', "z", '"a"b']) for _ in range(rnd.randrange(1, 4)))
+    if kind == 3:  # raw quote inside the user agent / request
+        return line.replace("(X11; Linux)", '(X11; "Linux")', 1).replace("?b=1", '?b="1"', 1)
+    if kind == 4:  # a run of spaces, leading or trailing space
+        return rnd.choice([line.replace(" ", "  ", 1), " " + line, line + " "])
+    if kind == 5:  # glued closing quote
+        return line.replace('"forward" "-"', '"forward""-"', 1).replace('"-" TID', '"-"TID', 1)
+    if kind == 6:  # replace a field
+        parts = line.split(" ")
+        i = rnd.randrange(len(parts))
+        parts[i] = rnd.choice(_ADDRS + _NUMS + _INTS + _TIMES + _JUNK)
+        return " ".join(parts)
+    if kind == 7:  # drop a field
+        parts = line.split(" ")
+        del parts[rnd.randrange(len(parts))]
+        return " ".join(parts)
+    return line
+
+
+def _alb_line(rnd: random.Random) -> str:
+    fields = list(_ALB_FIELDS)
+    for i in (3, 4):
+        if rnd.random() < 0.3:
+            fields[i] = rnd.choice(_ADDRS)
+    for i in (5, 6, 7):
+        if rnd.random() < 0.08:
+            fields[i] = rnd.choice(_NUMS)
+    for i in (8, 9, 10, 11, 20):
+        if rnd.random() < 0.06:
+            fields[i] = rnd.choice(_INTS)
+    if rnd.random() < 0.2:
+        fields[1] = rnd.choice(_TIMES)
+    if rnd.random() < 0.2:
+        fields[21] = rnd.choice(_TIMES)
+    if rnd.random() < 0.1:
+        fields[0] = rnd.choice(["tls", "Enable", "http2", "-", "2025-06-01T10:00:00Z"])
+    if rnd.random() < 0.2:
+        fields[12] = rnd.choice(['"- - -"', '"GET /x"', '"GET"', '""', '"GET  /a  b HTTP/2.0"', '"x y z w"'])
+    width = rnd.choice([33, 33, 33, 33, 30, 29, 22, 21, 20, 19])
+    line = " ".join(fields[:width])
+    return _mutate(rnd, line) if rnd.random() < 0.35 else line
+
+
+def _conn_line(rnd: random.Random) -> str:
+    parts = _CONN.split(" ")
+    if rnd.random() < 0.3:
+        parts[rnd.choice([2, 3, 7])] = rnd.choice(_INTS + _NUMS)
+    line = " ".join(parts[: rnd.choice([14, 13, 13, 12, 11, 10])])
+    return _mutate(rnd, line) if rnd.random() < 0.5 else line
+
+
+def _flow_line(rnd: random.Random) -> str:
+    parts = _FLOW.split(" ")
+    if rnd.random() < 0.3:
+        parts[rnd.randrange(len(parts))] = rnd.choice(_INTS + ["-", '"', "eni-\t1"])
+    line = " ".join(parts)
+    return _mutate(rnd, line) if rnd.random() < 0.4 else line
+
+
+def _object(rnd: random.Random, make, header: str | None = None) -> bytes:  # noqa: ANN001
+    n = rnd.choice([1, 2, 5, 20, 60])
+    lines = [make(rnd) for _ in range(n)]
+    if rnd.random() < 0.25:  # mostly one line repeated: objects the whole-object fast path takes
+        lines = [lines[0] if rnd.random() < 0.95 else make(rnd) for _ in lines]
+    if header is not None:
+        lines.insert(0, header)
+    end = rnd.choice(["\n", "\n", "\r\n"])
+    text = end.join(lines) + (end if rnd.random() < 0.8 else "")
+    data = text.encode("utf-8")
+    if rnd.random() < 0.05:
+        data = b"\xef\xbb\xbf" + data
+    if rnd.random() < 0.05:
+        at = rnd.randrange(len(data) + 1)
+        data = data[:at] + rnd.choice([b"\xff", b"\xc3", b"\r", b"\r\r\n"]) + data[at:]
+    return data
+
+
+_ROUNDS = 80
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fuzz_alb_fast_equals_careful(seed: int) -> None:
+    rnd = random.Random(1000 + seed)
+    for _ in range(_ROUNDS):
+        data = _object(rnd, _alb_line)
+        fast, fast_n = parse_alb_detailed(data, source_uri="s3://b/k", node_ip="10.0.0.5", load_balancer="app.x.1")
+        careful, careful_n = parse_alb_detailed(data, source_uri="s3://b/k", node_ip="10.0.0.5", load_balancer="app.x.1", fast=False)
+        assert fast.data.equals(careful.data), data
+        assert fast.rejects == careful.rejects, data
+        assert fast_n.to_list() == careful_n.to_list(), data
+        assert (fast.lines_read, fast.extra_field_lines) == (careful.lines_read, careful.extra_field_lines), data
+        assert fast.lines_read == fast.data.num_rows + len(fast.rejects), data
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_fuzz_connection_fast_equals_careful(seed: int) -> None:
+    rnd = random.Random(2000 + seed)
+    for _ in range(_ROUNDS):
+        data = _object(rnd, _conn_line)
+        fast, fast_n = parse_alb_connection_detailed(data, source_uri="s3://b/k")
+        careful, careful_n = parse_alb_connection_detailed(data, source_uri="s3://b/k", fast=False)
+        assert fast.data.equals(careful.data), data
+        assert fast.rejects == careful.rejects, data
+        assert fast_n.to_list() == careful_n.to_list(), data
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_fuzz_flow_fast_equals_careful(seed: int) -> None:
+    rnd = random.Random(3000 + seed)
+    header = " ".join(FLOW_DEFAULT_HEADER)
+    for _ in range(_ROUNDS):
+        data = _object(rnd, _flow_line, header=header if rnd.random() < 0.9 else None)
+        try:
+            fast = parse_vpcflow_detailed(data, source_uri="s3://b/k").parsed
+        except FormatError:
+            with pytest.raises(FormatError):
+                parse_vpcflow_detailed(data, source_uri="s3://b/k", fast=False)
+            continue
+        careful = parse_vpcflow_detailed(data, source_uri="s3://b/k", fast=False).parsed
+        assert fast.data.equals(careful.data), data
+        assert fast.rejects == careful.rejects, data
+        assert (fast.lines_read, fast.header_lines) == (careful.lines_read, careful.header_lines), data

@@ -3,7 +3,8 @@ id: asymmetric_flow
 title: Responses leaving by a different path than requests arrived (asymmetric routing)
 sources: [vpc_flow, alb_access, topo_interfaces]
 severity: high
-requires: [srcaddr, dstaddr, srcport, dstport, interface_id, pkt_dstaddr]
+requires: [srcaddr, dstaddr, srcport, dstport, interface_id]
+requires_any: [[pkt_dstaddr], ["topology:nat"], ["topology:firewall"], ["topology:tgw"]]   # relays recognisable by packet addresses or named by the topology
 params:
   window_minutes: {type: int, default: 5, doc: "Length of one counting window; a response matches requests in the same or an adjacent window."}
   min_connections: {type: int, default: 3, doc: "Fewest connections in a window whose responses show up at an interface their requests never crossed."}
@@ -29,9 +30,10 @@ description: |
   a node whose responses go astray stops completing requests.
   Legitimate egress through a NAT gateway (instance ephemeral port -> internet :443) does not
   fire: the NAT records both directions of those connections.
-  Needs v3+ fields (pkt-srcaddr/pkt-dstaddr) to recognise relays, so with v2-only flow logs
-  the runner reports it cannot run; where only some flow logs are v2, a topology naming the
-  NAT gateways (kind nat) lets it match their v2 records by address and ports.
+  Needs either v3+ fields (pkt-srcaddr/pkt-dstaddr) to recognise relays, or a topology
+  naming them (kind nat, firewall or tgw: a topology file, or interface-type in v11 logs);
+  with v2-only flow logs and no such topology the runner reports it cannot run. With v2
+  records the relay's records are matched by address and both ports.
   Misses: UDP; asymmetric paths through an interface that is not flow-logged; traffic too
   thin for `min_connections`.
 false_positives:
@@ -107,7 +109,7 @@ dev_agg AS (
 ),
 svc_window AS (
     -- every connection of the service in the window, and the interface recording most of them
-    SELECT b, addr, port, count(DISTINCT (client, cport)) AS connections, mode(interface_id) AS interface_id
+    SELECT b, addr, port, count(DISTINCT (client, cport)) AS connections, mode(interface_id ORDER BY interface_id) AS interface_id
     FROM odd_req
     GROUP BY b, addr, port
 ),
@@ -134,7 +136,7 @@ spans AS (
     SELECT addr, port, via_interface_id, island,
            min(bucket) AS window_start,
            max(bucket) + INTERVAL '1 minute' * $window_minutes AS window_end,
-           mode(interface_id) AS interface_id,
+           mode(interface_id ORDER BY interface_id) AS interface_id,
            CAST(sum(deviating_connections) AS BIGINT) AS deviating_connections,
            CAST(sum(connections) AS BIGINT) AS connections,
            count(*) AS windows
@@ -155,7 +157,7 @@ samples AS (
     GROUP BY ALL
 ),
 iface_loc AS (
-    SELECT interface_id, mode(subnet_id) AS subnet_id, mode(az_id) AS az_id,
+    SELECT interface_id, mode(subnet_id ORDER BY subnet_id) AS subnet_id, mode(az_id ORDER BY az_id) AS az_id,
            bool_or(pkt_dstaddr <> dstaddr OR pkt_srcaddr <> srcaddr) AS relays
     FROM vpc_flow
     WHERE start_time >= $since AND start_time < $until

@@ -5,30 +5,37 @@ sources: [alb_access, vpc_flow, topo_interfaces, topo_subnets]
 severity: high
 requires: [elb_status_code]
 params:
-  window_minutes: {type: int, default: 5, doc: "Length of one counting window."}
+  window_minutes: {type: int, default: 5, doc: "Length of one counting window; windows start every minute (hopping), so a burst is never split by a bucket boundary."}
   baseline_hours: {type: int, default: 24, doc: "How far before --since to read for each AZ's own baseline error rate."}
-  min_errors: {type: int, default: 10, doc: "Fewest 5XX responses in one AZ and window to consider."}
+  min_errors: {type: int, default: 10, doc: "Fewest 5XX responses in one AZ within one window (any window_minutes span starting on a minute) to consider."}
   min_rate: {type: float, default: 0.05, doc: "Smallest 5XX rate (5XX / requests) in the AZ and window to consider."}
   min_ratio: {type: float, default: 3.0, doc: "How many times the AZ's rate must exceed both the other AZs' rate in the same window and its own median rate."}
   rate_floor: {type: float, default: 0.01, doc: "Rates below this count as this when comparing (a near-zero baseline does not make every blip a spike)."}
-entity: [az, az_id, subnet_id, node_ip, load_balancer, elb_status_code]
+entity: [az, az_id, subnet_id, target_net, node_ip, load_balancer, elb_status_code]
 summary: "{errors_5xx} of {requests} requests ({rate_pct}%) failed with 5XX (mostly {elb_status_code}) in {az_label} behind {load_balancer}, other AZs {peer_rate_pct}%, its own baseline {baseline_rate_pct}%; flow logs between the ALB nodes and those targets: {flow_rejects_nodes_targets} REJECTed, {flow_syn_only_nodes_targets} SYN-only records"
 hint: "5XX concentrated in one AZ points at something local to that AZ: a subnet's NACL or route table, or the targets there. ELB-generated 504s (target set, target_status_code '-') mean the targets did not answer in time; check the flow-log evidence (REJECTed or unanswered traffic between ALB nodes and targets in that AZ; see return_traffic_reject) and the NACLs of the targets' subnets."
 description: |
-  Counts ALB requests and 5XX responses per load balancer, Availability Zone and window,
+  Counts ALB requests and 5XX responses per load balancer, Availability Zone and window
+  (`window_minutes` long, one starting every minute),
   separating ELB-generated errors (502/503/504 with target_status_code null) from 5XX the
   targets returned. A request's AZ is its target's AZ (target_ip looked up in the topology
   views, else in the flow logs: the az_id/subnet_id of the interface recording that address
   most often), or, when no target is logged (503), the AZ of the ALB node that handled it
   (node_ip, from the log object's name). Fires when an AZ's 5XX rate is at least `min_ratio`
   times the other AZs' rate in the same window AND `min_ratio` times its own median rate
-  over the range (plus `baseline_hours` before it). Consecutive windows merge into one finding.
-  When neither topology nor flow logs name an AZ (v2-only flow logs, no topology), requests
-  are grouped by the target's subnet, or else by ALB node IP, and the evidence says so
-  (`az_resolved_by`).
+  over the range (plus `baseline_hours` before it). Overlapping and nearby windows merge
+  into one finding, whose window runs from the first to the last minute with 5XX.
+  When neither topology nor flow logs name the target's AZ, requests are grouped by the
+  target's subnet (flow logs v3) or else by the target's network (`target_net`: its /24, or
+  /64 for IPv6: one AZ's subnet in the usual layouts; with cross-zone load balancing every
+  ALB node sends to every AZ, so the node says nothing about where the failing targets
+  are); requests without a target (503) by their ALB node's AZ, else the node's IP. The
+  evidence says which (`az_resolved_by`).
   Deliberately silent on a spike spread evenly over every AZ: that is an application or
   target-group problem, not an AZ one. Misses: a single-AZ load balancer (no peers), spikes
-  below `min_errors`, and AZ failures with no traffic at all (nothing is logged).
+  below `min_errors` within any `window_minutes`, and AZ failures with no traffic at all
+  (nothing is logged). Without AZ information, targets of several AZs in one /24 (subnets
+  smaller than /24) are one group, and one AZ's targets spread over several /24s are several.
 false_positives:
   - "A deploy rolling through one AZ at a time produces short per-AZ 5XX bursts."
   - "A single unhealthy target in an AZ with few targets can dominate that AZ's rate."
@@ -43,9 +50,9 @@ references:
   - https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html
 */
 WITH req AS (
-    -- requests pre-aggregated per window, node and target: the AZ is looked up per pair
+    -- requests pre-aggregated per minute, node and target: the AZ is looked up per pair
     SELECT
-        time_bucket(INTERVAL '1 minute' * $window_minutes, event_time) AS bucket,
+        time_bucket(INTERVAL '1 minute', event_time) AS minute,
         coalesce(elb, load_balancer) AS load_balancer,
         node_ip, target_ip,
         count(*) AS requests,
@@ -102,30 +109,58 @@ loc AS (
     LEFT JOIN topo_subnets AS s ON s.subnet_id = f.subnet_id
 ),
 placed AS (
-    -- a request belongs to its target's AZ; without a target (503), to its ALB node's
+    -- a request belongs to its target's AZ: the target's location, else the target's network
+    -- (/24, /64: with cross-zone load balancing every ALB node sends to every AZ, so the node
+    -- says nothing about where the failing targets are); without a target (503), the node's
     SELECT r.*,
-           CASE WHEN lt.how IS NOT NULL THEN lt.az ELSE ln.az END AS az,
-           CASE WHEN lt.how IS NOT NULL THEN lt.az_id ELSE ln.az_id END AS az_id,
-           CASE WHEN lt.how IS NOT NULL OR ln.how IS NOT NULL THEN NULL
-                ELSE r.node_ip END AS fallback_node,
-           CASE WHEN lt.az_id IS NULL AND lt.az IS NULL AND ln.az IS NULL AND ln.az_id IS NULL
-                THEN CASE WHEN lt.how IS NOT NULL THEN lt.subnet_id ELSE ln.subnet_id END END AS fallback_subnet,
+           CASE WHEN lt.how IS NOT NULL THEN lt.az WHEN r.target_ip IS NULL THEN ln.az END AS az,
+           CASE WHEN lt.how IS NOT NULL THEN lt.az_id WHEN r.target_ip IS NULL THEN ln.az_id END AS az_id,
+           CASE WHEN lt.how IS NOT NULL AND lt.az IS NULL AND lt.az_id IS NULL THEN lt.subnet_id
+                WHEN lt.how IS NULL AND r.target_ip IS NULL AND ln.az IS NULL AND ln.az_id IS NULL THEN ln.subnet_id
+           END AS fallback_subnet,
+           CASE WHEN lt.how IS NULL AND r.target_ip IS NOT NULL THEN
+                CASE WHEN NOT contains(r.target_ip, ':')
+                     THEN regexp_extract(r.target_ip, '^([0-9]+\.[0-9]+\.[0-9]+)\.', 1) || '.0/24'
+                     ELSE regexp_replace(lower(array_to_string(list_slice(
+                              CASE WHEN contains(r.target_ip, '::') THEN list_concat(
+                                       CASE WHEN split_part(r.target_ip, '::', 1) = '' THEN CAST([] AS VARCHAR[])
+                                            ELSE string_split(split_part(r.target_ip, '::', 1), ':') END,
+                                       list_slice(['0', '0', '0', '0', '0', '0', '0', '0'], 1,
+                                                  8 - len(string_split(trim(replace(r.target_ip, '::', ':'), ':'), ':'))),
+                                       CASE WHEN split_part(r.target_ip, '::', 2) = '' THEN CAST([] AS VARCHAR[])
+                                            ELSE string_split(split_part(r.target_ip, '::', 2), ':') END)
+                                   ELSE string_split(r.target_ip, ':') END, 1, 4), ':')),
+                              '(^|:)0+([0-9a-f])', '\1\2', 'g') || '::/64'
+                END
+           END AS target_net,
+           CASE WHEN lt.how IS NULL AND (r.target_ip IS NOT NULL OR ln.how IS NULL) THEN r.node_ip END AS fallback_node,
            CASE WHEN lt.how IS NOT NULL THEN 'target address, ' || lt.how
-                WHEN ln.how IS NOT NULL THEN 'ALB node address, ' || ln.how
-                ELSE 'ALB node IP (no AZ known: no topology, flow logs lack az_id/subnet_id)' END AS how
+                WHEN r.target_ip IS NOT NULL THEN 'target network (no AZ or subnet known for the target: no topology, flow logs lack az_id/subnet_id)'
+                ELSE 'ALB node address (no target), ' || ln.how END AS how
     FROM req AS r
     LEFT JOIN loc AS lt ON lt.ip = r.target_ip
     LEFT JOIN loc AS ln ON ln.ip = r.node_ip
 ),
 keyed AS (
-    SELECT *, coalesce(az_id, az, fallback_subnet, fallback_node) AS az_key
-    FROM placed
+    -- where the AZ is known, one row keyed by it; where it is not, the request counts in two
+    -- groupings, each judged against its own peers: by target network (an AZ's failing
+    -- targets, whichever node sent to them) and by ALB node IP (one node failing)
+    SELECT *, 'az' AS dim, coalesce(az_id, az, fallback_subnet) AS az_key
+    FROM placed WHERE coalesce(az_id, az, fallback_subnet) IS NOT NULL
+    UNION ALL
+    SELECT * REPLACE (NULL::VARCHAR AS fallback_node), 'target_net' AS dim, target_net AS az_key
+    FROM placed WHERE target_net IS NOT NULL
+    UNION ALL
+    SELECT * REPLACE (NULL::VARCHAR AS target_net,
+                      'ALB node IP (no AZ known: no topology, flow logs lack az_id/subnet_id)' AS how),
+           'node' AS dim, fallback_node AS az_key
+    FROM placed WHERE fallback_node IS NOT NULL
 ),
-per_az AS (
-    SELECT load_balancer, bucket, az_key,
-           any_value(az) AS az, any_value(az_id) AS az_id,
-           any_value(fallback_subnet) AS subnet_id, any_value(fallback_node) AS node_ip,
-           arg_max(how, requests) AS az_resolved_by,
+per_min AS (
+    SELECT load_balancer, dim, minute, az_key,
+           any_value(az) AS az, any_value(az_id) AS az_id, any_value(fallback_subnet) AS subnet_id,
+           any_value(target_net) AS target_net, any_value(fallback_node) AS node_ip,
+           arg_max(how, requests) AS how,
            CAST(sum(requests) AS BIGINT) AS requests,
            CAST(sum(errors_5xx) AS BIGINT) AS errors_5xx,
            CAST(sum(elb_5xx) AS BIGINT) AS elb_5xx,
@@ -133,8 +168,20 @@ per_az AS (
            CAST(sum(elb_504) AS BIGINT) AS elb_504,
            CAST(sum(elb_503) AS BIGINT) AS elb_503
     FROM keyed
-    WHERE az_key IS NOT NULL
-    GROUP BY load_balancer, bucket, az_key
+    GROUP BY load_balancer, dim, minute, az_key
+),
+hops AS (
+    -- every minute counts in the windows starting at it and in the window_minutes - 1 before
+    SELECT load_balancer, dim, az_key, minute, requests, errors_5xx, unnest(range(0, $window_minutes)) AS k
+    FROM per_min
+),
+per_az AS (
+    -- hopping windows: window_minutes long, one starting every minute, so a short burst is
+    -- never split by a bucket boundary
+    SELECT load_balancer, dim, az_key, minute - INTERVAL '1 minute' * k AS bucket,
+           sum(requests) AS requests, sum(errors_5xx) AS errors_5xx
+    FROM hops
+    GROUP BY ALL
 ),
 with_peers AS (
     SELECT p.*,
@@ -143,12 +190,12 @@ with_peers AS (
            sum(errors_5xx) OVER w - errors_5xx AS peer_errors,
            median(errors_5xx / requests) OVER (PARTITION BY load_balancer, az_key) AS baseline_rate
     FROM per_az AS p
-    WINDOW w AS (PARTITION BY load_balancer, bucket)
+    WINDOW w AS (PARTITION BY load_balancer, dim, bucket)
 ),
 hits AS (
-    SELECT *, peer_errors / peer_requests AS peer_rate
+    SELECT *
     FROM with_peers
-    WHERE bucket >= $since
+    WHERE bucket >= $since AND bucket < $until
       AND peer_requests > 0
       AND errors_5xx >= $min_errors
       AND rate >= $min_rate
@@ -162,40 +209,59 @@ gaps AS (
     FROM hits
 ),
 islands AS (
-    -- consecutive windows (one quiet window in between tolerated) become one finding
+    -- overlapping or nearby windows (one quiet window in between tolerated) become one finding
     SELECT *,
            sum(starts_island) OVER (PARTITION BY load_balancer, az_key ORDER BY bucket ROWS UNBOUNDED PRECEDING) AS island
     FROM gaps
 ),
-spans AS (
-    SELECT load_balancer, az_key, island,
-           min(bucket) AS window_start,
-           max(bucket) + INTERVAL '1 minute' * $window_minutes AS window_end,
-           any_value(az) AS az, any_value(az_id) AS az_id, any_value(subnet_id) AS subnet_id,
-           any_value(node_ip) AS node_ip, any_value(az_resolved_by) AS az_resolved_by,
-           CAST(sum(requests) AS BIGINT) AS requests, CAST(sum(errors_5xx) AS BIGINT) AS errors_5xx,
-           CAST(sum(elb_5xx) AS BIGINT) AS elb_5xx, CAST(sum(target_5xx) AS BIGINT) AS target_5xx,
-           CAST(sum(elb_504) AS BIGINT) AS elb_504, CAST(sum(elb_503) AS BIGINT) AS elb_503,
-           CAST(sum(peer_requests) AS BIGINT) AS peer_requests, CAST(sum(peer_errors) AS BIGINT) AS peer_errors,
-           any_value(baseline_rate) AS baseline_rate, count(*) AS windows
+raw_spans AS (
+    SELECT load_balancer, dim, az_key, island,
+           min(bucket) AS span_start,
+           max(bucket) + INTERVAL '1 minute' * $window_minutes AS span_end,
+           any_value(baseline_rate) AS baseline_rate,
+           CAST(max(errors_5xx) AS BIGINT) AS peak_window_errors,
+           count(*) AS windows
     FROM islands
-    GROUP BY load_balancer, az_key, island
+    GROUP BY load_balancer, dim, az_key, island
+),
+spans AS (
+    -- the finding's window: from the first to the last minute with 5XX in the fired windows
+    SELECT r.load_balancer, r.dim, r.az_key, r.island, r.baseline_rate, r.peak_window_errors, r.windows,
+           min(m.minute) AS window_start, max(m.minute) + INTERVAL '1 minute' AS window_end
+    FROM raw_spans AS r
+    JOIN per_min AS m
+      ON m.load_balancer = r.load_balancer AND m.dim = r.dim AND m.az_key = r.az_key
+     AND m.minute >= r.span_start AND m.minute < r.span_end AND m.errors_5xx > 0
+    GROUP BY ALL
+),
+span_az_totals AS (
+    -- every AZ's totals over each finding's window
+    SELECT s.load_balancer, s.az_key AS span_key, s.island, a.az_key,
+           any_value(a.az) AS az, any_value(a.az_id) AS az_id, any_value(a.subnet_id) AS subnet_id,
+           any_value(a.target_net) AS target_net, any_value(a.node_ip) AS node_ip,
+           arg_max(a.how, a.requests) AS how,
+           CAST(sum(a.requests) AS BIGINT) AS requests, CAST(sum(a.errors_5xx) AS BIGINT) AS errors_5xx,
+           CAST(sum(a.elb_5xx) AS BIGINT) AS elb_5xx, CAST(sum(a.target_5xx) AS BIGINT) AS target_5xx,
+           CAST(sum(a.elb_504) AS BIGINT) AS elb_504, CAST(sum(a.elb_503) AS BIGINT) AS elb_503
+    FROM spans AS s
+    JOIN per_min AS a ON a.load_balancer = s.load_balancer AND a.dim = s.dim
+         AND a.minute >= s.window_start AND a.minute < s.window_end
+    GROUP BY s.load_balancer, s.az_key, s.island, a.az_key
 ),
 span_az AS (
-    -- every AZ's totals over each finding's span: the evidence table
-    SELECT s.load_balancer, s.az_key, s.island,
-           list({'az': p.az_key, 'requests': p.requests, 'errors_5xx': p.errors_5xx,
-                 'rate': round(p.errors_5xx / p.requests, 4)} ORDER BY p.az_key) AS per_az
-    FROM spans AS s
-    JOIN (
-        SELECT s2.load_balancer, s2.az_key AS span_key, s2.island, a.az_key,
-               CAST(sum(a.requests) AS BIGINT) AS requests, CAST(sum(a.errors_5xx) AS BIGINT) AS errors_5xx
-        FROM spans AS s2
-        JOIN per_az AS a ON a.load_balancer = s2.load_balancer
-             AND a.bucket >= s2.window_start AND a.bucket < s2.window_end
-        GROUP BY ALL
-    ) AS p ON p.load_balancer = s.load_balancer AND p.span_key = s.az_key AND p.island = s.island
+    SELECT load_balancer, span_key AS az_key, island,
+           list({'az': az_key, 'requests': requests, 'errors_5xx': errors_5xx,
+                 'rate': round(errors_5xx / requests, 4)} ORDER BY az_key) AS per_az,
+           CAST(sum(requests) FILTER (WHERE az_key <> span_key) AS BIGINT) AS peer_requests,
+           CAST(sum(errors_5xx) FILTER (WHERE az_key <> span_key) AS BIGINT) AS peer_errors
+    FROM span_az_totals
     GROUP BY ALL
+),
+own AS (
+    SELECT load_balancer, span_key AS az_key, island, az, az_id, subnet_id, target_net, node_ip,
+           how AS az_resolved_by, requests, errors_5xx, elb_5xx, target_5xx, elb_504, elb_503
+    FROM span_az_totals
+    WHERE az_key = span_key
 ),
 az_targets AS (
     SELECT DISTINCT load_balancer, az_key, target_ip FROM keyed WHERE target_ip IS NOT NULL AND az_key IS NOT NULL
@@ -231,7 +297,7 @@ samples AS (
            list_slice(list({'source_uri': a.source_uri, 'source_line': a.source_line, 'event_time': a.event_time,
                             'elb_status_code': a.elb_status_code, 'target_ip': a.target_ip, 'node_ip': a.node_ip}
                            ORDER BY a.event_time), 1, 5) AS samples,
-           mode(a.elb_status_code) AS elb_status_code
+           mode(a.elb_status_code ORDER BY a.elb_status_code) AS elb_status_code
     FROM spans AS s
     JOIN alb_access AS a
       ON coalesce(a.elb, a.load_balancer) = s.load_balancer
@@ -244,18 +310,21 @@ samples AS (
     GROUP BY ALL
 )
 SELECT
-    s.window_start, s.window_end, s.az, s.az_id, s.subnet_id, s.node_ip, s.load_balancer,
+    s.window_start, s.window_end, o.az, o.az_id, o.subnet_id, o.target_net, o.node_ip, s.load_balancer,
     CAST(x.elb_status_code AS VARCHAR) AS elb_status_code,
-    coalesce(s.az || ' (' || s.az_id || ')', s.az, s.az_id, 'subnet ' || s.subnet_id, 'ALB node ' || s.node_ip) AS az_label,
-    s.az_resolved_by, s.windows, s.requests, s.errors_5xx, s.elb_5xx, s.target_5xx, s.elb_504, s.elb_503,
-    round(100.0 * s.errors_5xx / s.requests, 1) AS rate_pct,
-    round(100.0 * s.peer_errors / s.peer_requests, 2) AS peer_rate_pct,
+    coalesce(o.az || ' (' || o.az_id || ')', o.az, o.az_id, 'subnet ' || o.subnet_id,
+             'targets in ' || o.target_net, 'ALB node ' || o.node_ip) AS az_label,
+    o.az_resolved_by, s.windows, s.peak_window_errors, o.requests, o.errors_5xx, o.elb_5xx, o.target_5xx, o.elb_504, o.elb_503,
+    round(100.0 * o.errors_5xx / o.requests, 1) AS rate_pct,
+    a.peer_requests, a.peer_errors,
+    round(100.0 * a.peer_errors / nullif(a.peer_requests, 0), 2) AS peer_rate_pct,
     round(100.0 * s.baseline_rate, 2) AS baseline_rate_pct,
     a.per_az,
     coalesce(c.flow_rejects_nodes_targets, 0) AS flow_rejects_nodes_targets,
     coalesce(c.flow_syn_only_nodes_targets, 0) AS flow_syn_only_nodes_targets,
     x.samples
 FROM spans AS s
+JOIN own AS o USING (load_balancer, az_key, island)
 LEFT JOIN span_az AS a USING (load_balancer, az_key, island)
 LEFT JOIN flow_corr AS c USING (load_balancer, az_key, island)
 LEFT JOIN samples AS x USING (load_balancer, az_key, island)

@@ -154,7 +154,7 @@ bypass_rows AS (
 ),
 detail AS (
     SELECT grp, service, island,
-           mode(interface_id) AS interface_id,
+           mode(interface_id ORDER BY interface_id) AS interface_id,
            list(DISTINCT interface_id) AS interfaces,
            list(DISTINCT traffic_path) AS bypass_paths,
            list_slice(list({'source_uri': source_uri, 'source_line': source_line, 'start_time': start_time,
@@ -167,7 +167,7 @@ relayed_by AS (
     -- the relay (NAT gateway) that carried the bypassing connections: its records name the
     -- subnet's instances as packet source
     SELECT s.grp, s.service, s.island,
-           mode(a.interface_id) AS nat_interface_id,
+           mode(a.interface_id ORDER BY a.interface_id) AS nat_interface_id,
            list(DISTINCT a.interface_id) AS relay_interfaces
     FROM spans AS s
     JOIN (SELECT DISTINCT grp, service, island, src FROM bypass_rows) AS b USING (grp, service, island)

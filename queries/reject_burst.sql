@@ -7,13 +7,13 @@ requires: [action, srcaddr, dstaddr, srcport, dstport, start]
 params:
   window_minutes: {type: int, default: 5, doc: "Length of one counting window, in minutes."}
   baseline_windows: {type: int, default: 24, doc: "How many earlier windows of the same destination form its baseline (read before --since too)."}
-  min_history_windows: {type: int, default: 6, doc: "Windows of flow-log history needed before a window can be judged (no baseline, no verdict)."}
+  min_history_windows: {type: int, default: 6, doc: "Windows of flow-log history before a burst needed to judge it against its baseline; with less (but at least one), only a burst of 2 x min_rejects to a destination that had fewer than min_rejects in all its history fires."}
   min_rejects: {type: int, default: 10, doc: "Fewest distinct REJECTed connections to one destination in a window."}
   spike_ratio: {type: float, default: 4.0, doc: "A window fires when its REJECTs reach this multiple of the destination's baseline mean per window."}
   dominant_share: {type: float, default: 0.5, doc: "Share of the REJECTs above which one port / interface / subnet is named in the entity."}
   max_ports: {type: int, default: 5, doc: "Windows whose REJECTs spread over more destination ports than this are a scan (see port_scan), not a deny."}
   include_external_sources: {type: bool, default: false, doc: "Also count REJECTs whose source is outside the private ranges (internet scanners: noisy)."}
-  private_pattern: {type: str, default: '^(10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|f[cd][0-9a-f]{2}:)', doc: "Regular expression for our own (private) source addresses: RFC 1918, RFC 6598 and IPv6 ULA. Addresses of interfaces in the topology (e.g. VPC IPv6 addresses) count as ours too."}
+  private_pattern: {type: str, default: '^(10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|f[cd][0-9a-f]{2}:)', doc: "Regular expression for our own (private) source addresses: RFC 1918, RFC 6598 and IPv6 ULA. Addresses of interfaces in the topology, and addresses the flow logs (v5: instance_id, flow-direction) show as an instance interface's own side (VPC IPv6, non-RFC 1918 VPC ranges), count as ours too."}
 entity: [dstaddr, dstport, interface_id, subnet_id]
 summary: "{rejects} REJECTed connections to {dstaddr} (port {top_port}) from {sources} of our addresses, {ratio}x the baseline of {baseline_mean} per {window_minutes} min"
 hint: "Traffic from our own addresses to {dstaddr} started being refused: most likely an outbound NACL deny rule or a security-group change on the sending interfaces. Check the NACL of subnet {busiest_subnet} and the security groups of interface {busiest_interface} (the busiest senders) for rules matching {dstaddr}:{top_port}."
@@ -21,13 +21,22 @@ description: |
   Counts distinct REJECTed connections (5-tuples, not records) per destination address per
   window, keeping only initiator-shaped flows (destination port <= source port: the client side
   of a connection; REJECTed return traffic belongs to return_traffic_reject) sent by our own
-  private addresses, spread over at most max_ports destination ports (more is a scan). A
-  window fires when it has at least min_rejects and at least spike_ratio times the
-  destination's mean over its previous baseline_windows windows (missing windows count as zero). Consecutive firing windows are merged into one finding. The port, interface
-  and subnet are named when one carries at least dominant_share of the REJECTs.
+  private addresses, spread over at most max_ports destination ports (more is a scan).
+  Windows with at least min_rejects form episodes (consecutive windows, one quiet window in
+  between tolerated). An episode is judged against the baseline_windows windows *before it
+  started* (missing windows count as zero; the burst never inflates its own baseline): it
+  fires when one of its windows reaches spike_ratio times that mean, provided there is at
+  least one window of data before the episode and min_history_windows of data before that
+  window; with less (an analyst pulled only the incident's hour), a window of at least
+  2 x min_rejects to a destination that had fewer than min_rejects in all the history there
+  is fires at once. A firing episode is one finding, from its
+  first loud window to its last (`judged_by`, `history_windows` say how it was judged).
+  The port, interface and subnet are named when one carries at least dominant_share of the
+  REJECTs.
   Misses: REJECTs of internet clients (a security-group change on a public listener shows as
   ALB errors instead, see az_5xx_spike), bursts smaller than min_rejects, a deny that was already
-  in place for the whole baseline, and flows that never reach a logged interface.
+  in place for the whole baseline (or since the first window of data), a burst smaller than
+  2 x min_rejects in a short history, and flows that never reach a logged interface.
 false_positives:
   - "A newly deployed workload that immediately talks to a destination that was always blocked."
   - "A host retrying aggressively against an address that was always denied: its own baseline absorbs it after baseline_windows."
@@ -45,6 +54,20 @@ WITH first_seen AS (
     FROM vpc_flow
     WHERE start_time >= $since - to_minutes($window_minutes * $baseline_windows) AND start_time < $until
 ),
+own_addrs AS (  -- our addresses the private pattern misses (VPC IPv6, non-RFC 1918 VPC ranges): the
+                -- instance side of records at instance interfaces (egress srcaddr, ingress dstaddr), not
+                -- relayed, at interfaces with a handful of them (a forwarding appliance shows thousands)
+    SELECT unnest(ips) AS ip
+    FROM (
+        SELECT interface_id, list(DISTINCT CASE WHEN flow_direction = 'egress' THEN srcaddr ELSE dstaddr END) AS ips
+        FROM vpc_flow
+        WHERE start_time >= $since - to_minutes($window_minutes * $baseline_windows) AND start_time < $until
+          AND instance_id IS NOT NULL AND flow_direction IN ('egress', 'ingress')
+          AND coalesce(pkt_srcaddr = srcaddr AND pkt_dstaddr = dstaddr, true)
+        GROUP BY interface_id
+        HAVING count(DISTINCT CASE WHEN flow_direction = 'egress' THEN srcaddr ELSE dstaddr END) <= 64
+    ) AS x
+),
 conns AS (  -- one row per REJECTed connection per window, wherever it was recorded
     SELECT
         dstaddr, dstport, srcaddr, srcport, protocol,
@@ -60,7 +83,8 @@ conns AS (  -- one row per REJECTed connection per window, wherever it was recor
       AND start_time >= $since - to_minutes($window_minutes * $baseline_windows)
       AND start_time < $until
       AND dstport <= srcport
-      AND ($include_external_sources OR (regexp_matches(srcaddr, $private_pattern) OR srcaddr IN (SELECT private_ip FROM topo_interfaces)))
+      AND ($include_external_sources OR regexp_matches(srcaddr, $private_pattern)
+           OR srcaddr IN (SELECT private_ip FROM topo_interfaces) OR srcaddr IN (SELECT ip FROM own_addrs))
     GROUP BY dstaddr, dstport, srcaddr, srcport, protocol, w
 ),
 per_window AS (
@@ -68,37 +92,54 @@ per_window AS (
     FROM conns
     GROUP BY dstaddr, w
 ),
-scored AS (
-    SELECT
-        p.*,
-        least($baseline_windows, p.w - f.first_start // ($window_minutes * 60)) AS history,
-        coalesce(sum(p.rejects) OVER (
-            PARTITION BY p.dstaddr ORDER BY p.w
-            RANGE BETWEEN $baseline_windows PRECEDING AND 1 PRECEDING
-        ), 0) AS baseline_total
-    FROM per_window AS p CROSS JOIN first_seen AS f
-),
-firing AS (
-    SELECT
-        *,
-        baseline_total / history AS baseline_mean,
-        w - row_number() OVER (PARTITION BY dstaddr ORDER BY w) AS island
-    FROM scored
-    WHERE history >= $min_history_windows
+loud AS (  -- windows at or above min_rejects: a burst's windows, kept out of its own baseline
+    SELECT *,
+           CASE WHEN w - lag(w) OVER (PARTITION BY dstaddr ORDER BY w) <= 2 THEN 0 ELSE 1 END AS starts_island
+    FROM per_window
+    WHERE rejects >= $min_rejects
       AND ports <= $max_ports
-      AND rejects >= $min_rejects
-      AND rejects >= $spike_ratio * (baseline_total / history)
-      AND w >= epoch($since)::BIGINT // ($window_minutes * 60)
 ),
-islands AS (
+loud_islands AS (  -- consecutive loud windows (one quiet window in between tolerated) are one episode
+    SELECT *, sum(starts_island) OVER (PARTITION BY dstaddr ORDER BY w ROWS UNBOUNDED PRECEDING) AS island
+    FROM loud
+),
+pre_island AS (  -- each episode's baseline: the baseline_windows before it started (missing windows count as zero)
+    SELECT b.dstaddr, b.island,
+           least($baseline_windows, b.island_first - f.first_start // ($window_minutes * 60)) AS history,
+           coalesce(sum(p.rejects), 0) AS baseline_total
+    FROM (SELECT dstaddr, island, min(w) AS island_first FROM loud_islands GROUP BY dstaddr, island) AS b
+    CROSS JOIN first_seen AS f
+    LEFT JOIN per_window AS p
+      ON p.dstaddr = b.dstaddr AND p.w >= b.island_first - $baseline_windows AND p.w < b.island_first
+    GROUP BY b.dstaddr, b.island, b.island_first, f.first_start
+),
+scored AS (
+    SELECT l.*, p.history, p.baseline_total, p.baseline_total / greatest(p.history, 1) AS baseline_mean,
+           -- judged against the history before the episode, once there is some: with
+           -- min_history_windows of data before this window, by the ratio; with less (a dataset
+           -- that starts shortly before the incident), only a burst of twice min_rejects where
+           -- the whole history held fewer than min_rejects
+           p.history >= 1
+           AND l.rejects >= $spike_ratio * p.baseline_total / p.history
+           AND (l.w - f.first_start // ($window_minutes * 60) >= $min_history_windows
+                OR (l.rejects >= 2 * $min_rejects AND p.baseline_total < $min_rejects)) AS fires
+    FROM loud_islands AS l
+    JOIN pre_island AS p ON p.dstaddr = l.dstaddr AND p.island = l.island
+    CROSS JOIN first_seen AS f
+),
+islands AS (  -- an episode with a firing window is reported whole, from its first loud window
     SELECT
         dstaddr, island,
         min(w) AS w_first, max(w) AS w_last,
         sum(rejects)::BIGINT AS rejects, sum(records)::BIGINT AS records,
-        arg_min(baseline_mean, w) AS baseline_mean,
+        any_value(baseline_mean) AS baseline_mean,
+        any_value(history) AS history_windows,
+        CASE WHEN any_value(history) >= $min_history_windows THEN 'baseline' ELSE 'short history' END AS judged_by,
         max(rejects) AS peak_rejects
-    FROM firing
+    FROM scored
+    WHERE w >= epoch($since)::BIGINT // ($window_minutes * 60)
     GROUP BY dstaddr, island
+    HAVING bool_or(fires)
 ),
 detail AS (
     SELECT
@@ -136,6 +177,8 @@ SELECT
     i.records,
     i.peak_rejects,
     round(i.baseline_mean, 2) AS baseline_mean,
+    i.history_windows,
+    i.judged_by,
     round(i.peak_rejects / greatest(i.baseline_mean, 1), 1) AS ratio,
     d.sources,
     d.ports,

@@ -1,13 +1,13 @@
 /*
 id: return_traffic_reject
 title: Return traffic REJECTed (stateless NACL missing the ephemeral range)
-sources: [vpc_flow, topo_interfaces]
+sources: [vpc_flow, topo_interfaces, topo_subnets]
 severity: high
 requires: [action, srcaddr, srcport, dstport, start]
 params:
   window_minutes: {type: int, default: 5, doc: "Length of one counting window, in minutes."}
   baseline_windows: {type: int, default: 24, doc: "Earlier windows of the same subnet that form its baseline."}
-  min_history_windows: {type: int, default: 6, doc: "Windows of flow-log history needed before a window can be judged."}
+  min_history_windows: {type: int, default: 6, doc: "Windows of flow-log history before an episode needed to judge it against its baseline; with less (at least one), only 2 x min_rejects where the history held fewer than min_rejects fires."}
   min_rejects: {type: int, default: 10, doc: "Fewest distinct REJECTed return connections in one subnet in a window."}
   spike_ratio: {type: float, default: 4.0, doc: "A window fires at this multiple of the subnet's baseline mean per window."}
   ephemeral_min: {type: int, default: 1024, doc: "Lowest client (ephemeral) port; AWS NACL guidance uses 1024-65535."}
@@ -15,8 +15,8 @@ params:
   well_known_max: {type: int, default: 1023, doc: "Source ports up to this are service ports without further evidence."}
   min_listener_clients: {type: int, default: 5, doc: "A higher source port counts as a service port when the address ACCEPTed at least this many inbound connections on it."}
   dominant_share: {type: float, default: 0.5, doc: "Share above which one interface / address / port is named in the entity."}
-  private_pattern: {type: str, default: '^(10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|f[cd][0-9a-f]{2}:)', doc: "Regular expression for our own (private) addresses; addresses of interfaces in the topology count as ours too."}
-entity: [subnet_id, az_id, interface_id, srcaddr, srcport]
+  private_pattern: {type: str, default: '^(10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|f[cd][0-9a-f]{2}:)', doc: "Regular expression for our own (private) addresses; addresses of interfaces in the topology, and addresses the flow logs (v5: instance_id, flow-direction) show as an instance interface's own side, count as ours too."}
+entity: [subnet_id, az_id, src_net, interface_id, srcaddr, srcport]
 summary: "{rejects} responses from port {top_port} of {servers} server(s) in {place} to {peers} client(s) were REJECTed ({ratio}x its baseline of {baseline_mean} per {window_minutes} min)"
 hint: "Servers in {place} answer on port {top_port} but their replies to ephemeral ports are refused: a stateless network ACL is missing the outbound (or inbound, on the client's subnet) allow rule for ports {ephemeral_min}-{ephemeral_max}. Clients behind a load balancer see timeouts (ALB 504s): look for an az_5xx_spike finding in the same AZ and window."
 description: |
@@ -25,8 +25,15 @@ description: |
   This detector keeps REJECTed flows sent by our own (private) addresses from a service port
   (<= well_known_max, or a port on which that address ACCEPTed inbound connections from at least
   min_listener_clients client ports in the window) to an ephemeral port, counts distinct
-  connections per subnet (per interface when the flow logs carry no subnet_id) per window, and
-  fires on a spike over the subnet's own baseline. Consecutive windows merge into one finding.
+  connections per subnet per window (the subnet from the flow logs, else the topology's subnet
+  of the interface; without either, v2 logs and no topology, the servers' /24 (/64 for IPv6)
+  and source port stand in: `src_net`), and judges each episode of windows with at least
+  min_rejects against the baseline before the episode started (so the fault never inflates
+  its own baseline: at least one window of data before it, a window at spike_ratio times
+  that mean, and min_history_windows of data before that window; or, sooner, a window of
+  at least 2 x min_rejects where the whole history held fewer than min_rejects). An episode
+  is one finding. "Ours" is the private pattern, the topology's addresses, and addresses the
+  lake shows as an instance interface's own side (egress srcaddr, ingress dstaddr: VPC IPv6).
   Misses: replies dropped on the client side (recorded at the client's interface as an inbound
   REJECT from a public address), services on unusual high ports that accepted fewer than
   min_listener_clients connections, and subnets whose flow logs are not enabled.
@@ -47,19 +54,68 @@ WITH first_seen AS (
     FROM vpc_flow
     WHERE start_time >= $since - to_minutes($window_minutes * $baseline_windows) AND start_time < $until
 ),
+own_addrs AS (  -- our addresses the private pattern misses (VPC IPv6, non-RFC 1918 VPC ranges): the
+                -- instance side of records at instance interfaces (egress srcaddr, ingress dstaddr), not
+                -- relayed, at interfaces with a handful of them (a forwarding appliance shows thousands)
+    SELECT unnest(ips) AS ip
+    FROM (
+        SELECT interface_id, list(DISTINCT CASE WHEN flow_direction = 'egress' THEN srcaddr ELSE dstaddr END) AS ips
+        FROM vpc_flow
+        WHERE start_time >= $since - to_minutes($window_minutes * $baseline_windows) AND start_time < $until
+          AND instance_id IS NOT NULL AND flow_direction IN ('egress', 'ingress')
+          AND coalesce(pkt_srcaddr = srcaddr AND pkt_dstaddr = dstaddr, true)
+        GROUP BY interface_id
+        HAVING count(DISTINCT CASE WHEN flow_direction = 'egress' THEN srcaddr ELSE dstaddr END) <= 64
+    ) AS x
+),
 rejected AS (
+    -- the place is the subnet (flow logs v3+, or the topology's subnet of the interface), else
+    -- the servers' network (/24, /64) and port: one NACL, one finding, without subnet_id
     SELECT
-        coalesce(subnet_id, interface_id) AS place,
-        subnet_id, az_id, interface_id, srcaddr, srcport, dstaddr, dstport, protocol,
-        start // ($window_minutes * 60) AS w,
-        source_uri, source_line
-    FROM vpc_flow
-    WHERE action = 'REJECT'
-      AND coalesce(log_status, 'OK') = 'OK'
-      AND start_time >= $since - to_minutes($window_minutes * $baseline_windows)
-      AND start_time < $until
-      AND dstport BETWEEN $ephemeral_min AND $ephemeral_max
-      AND (regexp_matches(srcaddr, $private_pattern) OR srcaddr IN (SELECT private_ip FROM topo_interfaces))
+        coalesce(v.subnet_id, t.subnet_id, (CASE WHEN NOT contains(v.srcaddr, ':')
+             THEN regexp_extract(v.srcaddr, '^([0-9]+\.[0-9]+\.[0-9]+)\.', 1) || '.0/24'
+             ELSE regexp_replace(lower(array_to_string(list_slice(
+                      CASE WHEN contains(v.srcaddr, '::') THEN list_concat(
+                               CASE WHEN split_part(v.srcaddr, '::', 1) = '' THEN CAST([] AS VARCHAR[])
+                                    ELSE string_split(split_part(v.srcaddr, '::', 1), ':') END,
+                               list_slice(['0', '0', '0', '0', '0', '0', '0', '0'], 1,
+                                          8 - len(string_split(trim(replace(v.srcaddr, '::', ':'), ':'), ':'))),
+                               CASE WHEN split_part(v.srcaddr, '::', 2) = '' THEN CAST([] AS VARCHAR[])
+                                    ELSE string_split(split_part(v.srcaddr, '::', 2), ':') END)
+                           ELSE string_split(v.srcaddr, ':') END, 1, 4), ':')),
+                      '(^|:)0+([0-9a-f])', '\1\2', 'g') || '::/64'
+        END) || ' port ' || CAST(v.srcport AS VARCHAR)) AS place,
+        coalesce(v.subnet_id, t.subnet_id) AS subnet_id, coalesce(v.az_id, t.az_id) AS az_id,
+        CASE WHEN coalesce(v.subnet_id, t.subnet_id) IS NULL THEN CASE WHEN NOT contains(v.srcaddr, ':')
+             THEN regexp_extract(v.srcaddr, '^([0-9]+\.[0-9]+\.[0-9]+)\.', 1) || '.0/24'
+             ELSE regexp_replace(lower(array_to_string(list_slice(
+                      CASE WHEN contains(v.srcaddr, '::') THEN list_concat(
+                               CASE WHEN split_part(v.srcaddr, '::', 1) = '' THEN CAST([] AS VARCHAR[])
+                                    ELSE string_split(split_part(v.srcaddr, '::', 1), ':') END,
+                               list_slice(['0', '0', '0', '0', '0', '0', '0', '0'], 1,
+                                          8 - len(string_split(trim(replace(v.srcaddr, '::', ':'), ':'), ':'))),
+                               CASE WHEN split_part(v.srcaddr, '::', 2) = '' THEN CAST([] AS VARCHAR[])
+                                    ELSE string_split(split_part(v.srcaddr, '::', 2), ':') END)
+                           ELSE string_split(v.srcaddr, ':') END, 1, 4), ':')),
+                      '(^|:)0+([0-9a-f])', '\1\2', 'g') || '::/64'
+        END END AS src_net,
+        v.interface_id, v.srcaddr, v.srcport, v.dstaddr, v.dstport, v.protocol,
+        v.start // ($window_minutes * 60) AS w,
+        v.source_uri, v.source_line
+    FROM vpc_flow AS v
+    LEFT JOIN (
+        SELECT i.interface_id, min(i.subnet_id) AS subnet_id, min(coalesce(i.az_id, s.az_id)) AS az_id
+        FROM topo_interfaces AS i LEFT JOIN topo_subnets AS s ON s.subnet_id = i.subnet_id
+        WHERE i.subnet_id IS NOT NULL
+        GROUP BY i.interface_id
+    ) AS t ON t.interface_id = v.interface_id
+    WHERE v.action = 'REJECT'
+      AND coalesce(v.log_status, 'OK') = 'OK'
+      AND v.start_time >= $since - to_minutes($window_minutes * $baseline_windows)
+      AND v.start_time < $until
+      AND v.dstport BETWEEN $ephemeral_min AND $ephemeral_max
+      AND (regexp_matches(v.srcaddr, $private_pattern) OR v.srcaddr IN (SELECT private_ip FROM topo_interfaces)
+           OR v.srcaddr IN (SELECT ip FROM own_addrs))
 ),
 high_ports AS (
     SELECT DISTINCT srcaddr AS addr, srcport AS port FROM rejected WHERE srcport > $well_known_max
@@ -78,7 +134,7 @@ listening AS (  -- high ports the address demonstrably serves on: it ACCEPTed in
 conns AS (  -- one row per REJECTed reply connection per window
     SELECT
         r.place, r.w, r.srcaddr, r.srcport, r.dstaddr, r.dstport, r.protocol,
-        min(r.subnet_id) AS subnet_id, min(r.az_id) AS az_id, min(r.interface_id) AS interface_id,
+        min(r.subnet_id) AS subnet_id, min(r.az_id) AS az_id, min(r.interface_id) AS interface_id, min(r.src_net) AS src_net,
         count(*) AS records, min(r.source_uri) AS source_uri, min(r.source_line) AS source_line
     FROM rejected AS r
     LEFT JOIN listening AS l ON l.addr = r.srcaddr AND l.port = r.srcport
@@ -88,36 +144,59 @@ conns AS (  -- one row per REJECTed reply connection per window
 per_window AS (
     SELECT place, w, count(*) AS rejects FROM conns GROUP BY place, w
 ),
+loud AS (  -- windows at or above min_rejects: a burst's windows, kept out of its own baseline
+    SELECT *,
+           CASE WHEN w - lag(w) OVER (PARTITION BY place ORDER BY w) <= 2 THEN 0 ELSE 1 END AS starts_island
+    FROM per_window
+    WHERE rejects >= $min_rejects
+),
+loud_islands AS (  -- consecutive loud windows (one quiet window in between tolerated) are one episode
+    SELECT *, sum(starts_island) OVER (PARTITION BY place ORDER BY w ROWS UNBOUNDED PRECEDING) AS island
+    FROM loud
+),
+pre_island AS (  -- each episode's baseline: the baseline_windows before it started (missing windows count as zero)
+    SELECT b.place, b.island,
+           least($baseline_windows, b.island_first - f.first_start // ($window_minutes * 60)) AS history,
+           coalesce(sum(p.rejects), 0) AS baseline_total
+    FROM (SELECT place, island, min(w) AS island_first FROM loud_islands GROUP BY place, island) AS b
+    CROSS JOIN first_seen AS f
+    LEFT JOIN per_window AS p
+      ON p.place = b.place AND p.w >= b.island_first - $baseline_windows AND p.w < b.island_first
+    GROUP BY b.place, b.island, b.island_first, f.first_start
+),
 scored AS (
+    SELECT l.*, p.history, p.baseline_total, p.baseline_total / greatest(p.history, 1) AS baseline_mean,
+           -- judged against the history before the episode, once there is some: with
+           -- min_history_windows of data before this window, by the ratio; with less (a dataset
+           -- that starts shortly before the incident), only a burst of twice min_rejects where
+           -- the whole history held fewer than min_rejects
+           p.history >= 1
+           AND l.rejects >= $spike_ratio * p.baseline_total / p.history
+           AND (l.w - f.first_start // ($window_minutes * 60) >= $min_history_windows
+                OR (l.rejects >= 2 * $min_rejects AND p.baseline_total < $min_rejects)) AS fires
+    FROM loud_islands AS l
+    JOIN pre_island AS p ON p.place = l.place AND p.island = l.island
+    CROSS JOIN first_seen AS f
+),
+islands AS (  -- an episode with a firing window is reported whole, from its first loud window
     SELECT
-        p.*,
-        least($baseline_windows, p.w - f.first_start // ($window_minutes * 60)) AS history,
-        coalesce(sum(p.rejects) OVER (
-            PARTITION BY p.place ORDER BY p.w
-            RANGE BETWEEN $baseline_windows PRECEDING AND 1 PRECEDING
-        ), 0) AS baseline_total
-    FROM per_window AS p CROSS JOIN first_seen AS f
-),
-firing AS (
-    SELECT *, baseline_total / history AS baseline_mean,
-           w - row_number() OVER (PARTITION BY place ORDER BY w) AS island
+        place, island,
+        min(w) AS w_first, max(w) AS w_last,
+        sum(rejects)::BIGINT AS rejects,
+        any_value(baseline_mean) AS baseline_mean,
+        any_value(history) AS history_windows,
+        CASE WHEN any_value(history) >= $min_history_windows THEN 'baseline' ELSE 'short history' END AS judged_by,
+        max(rejects) AS peak_rejects
     FROM scored
-    WHERE history >= $min_history_windows
-      AND rejects >= $min_rejects
-      AND rejects >= $spike_ratio * (baseline_total / history)
-      AND w >= epoch($since)::BIGINT // ($window_minutes * 60)
-),
-islands AS (
-    SELECT place, island, min(w) AS w_first, max(w) AS w_last,
-           sum(rejects)::BIGINT AS rejects, max(rejects) AS peak_rejects,
-           arg_min(baseline_mean, w) AS baseline_mean
-    FROM firing
+    WHERE w >= epoch($since)::BIGINT // ($window_minutes * 60)
     GROUP BY place, island
+    HAVING bool_or(fires)
 ),
 detail AS (
     SELECT
         i.place, i.island,
         mode(c.subnet_id ORDER BY c.subnet_id) AS subnet_id, mode(c.az_id ORDER BY c.az_id) AS az_id,
+        mode(c.src_net ORDER BY c.src_net) AS src_net,
         mode(c.interface_id ORDER BY c.interface_id) AS top_interface, mode(c.srcaddr ORDER BY c.srcaddr) AS top_server, mode(c.srcport ORDER BY c.srcport) AS top_port,
         count(DISTINCT c.srcaddr) AS servers, count(DISTINCT c.dstaddr) AS peers,
         sum(c.records)::BIGINT AS records,
@@ -144,6 +223,7 @@ SELECT
     to_timestamp((i.w_last + 1) * $window_minutes * 60) AS window_end,
     d.subnet_id,
     d.az_id,
+    d.src_net,
     CASE WHEN s.iface_count > $dominant_share * i.rejects THEN d.top_interface END AS interface_id,
     CASE WHEN s.server_count > $dominant_share * i.rejects THEN d.top_server END AS srcaddr,
     CASE WHEN s.port_count > $dominant_share * i.rejects THEN d.top_port END AS srcport,
@@ -152,6 +232,8 @@ SELECT
     d.records,
     i.peak_rejects,
     round(i.baseline_mean, 2) AS baseline_mean,
+    i.history_windows,
+    i.judged_by,
     round(i.peak_rejects / greatest(i.baseline_mean, 1), 1) AS ratio,
     d.servers,
     d.peers,

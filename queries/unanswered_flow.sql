@@ -3,18 +3,19 @@ id: unanswered_flow
 title: Connections from our hosts go unanswered
 sources: [vpc_flow, topo_interfaces]
 severity: high
-requires: [tcp_flags, action, srcaddr, dstaddr, srcport, dstport, start]
+requires: [action, srcaddr, dstaddr, srcport, dstport, start]
 params:
   window_minutes: {type: int, default: 5, doc: "Length of one counting window, in minutes (by the connection's first SYN)."}
   baseline_windows: {type: int, default: 24, doc: "Earlier windows of the same destination that form its baseline."}
-  min_history_windows: {type: int, default: 6, doc: "Windows of flow-log history needed before a window can be judged."}
+  min_history_windows: {type: int, default: 6, doc: "Windows of flow-log history before an episode needed to judge it against its baseline; with less (at least one), only 2 x min_failed at a destination that answered before fires."}
   min_failed: {type: int, default: 10, doc: "Fewest failed connection attempts to one destination and port in a window."}
   min_clients: {type: int, default: 1, doc: "Fewest distinct client addresses (of ours) among the failed attempts."}
   min_failed_share: {type: float, default: 0.8, doc: "Share of the destination's attempts in the window that must fail."}
   max_baseline_failed_share: {type: float, default: 0.5, doc: "Destinations that failed at least this often in their baseline are chronically dead, not an incident."}
-  header_bytes: {type: int, default: 60, doc: "Bytes per packet treated as headers when estimating payload (IPv4 + TCP with options)."}
+  header_bytes: {type: int, default: 60, doc: "Bytes per IPv4 packet treated as headers when estimating payload (IPv4 + TCP with options)."}
+  header_bytes_ipv6: {type: int, default: 80, doc: "Bytes per IPv6 packet treated as headers when estimating payload (40-byte IPv6 header + TCP with timestamps)."}
   min_request_bytes: {type: int, default: 1, doc: "Estimated payload the client must send for a handshake-only connection to count as an unanswered request."}
-  private_pattern: {type: str, default: '^(10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|f[cd][0-9a-f]{2}:)', doc: "Regular expression for our own (private) client addresses; addresses of interfaces in the topology count as ours too."}
+  private_pattern: {type: str, default: '^(10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|f[cd][0-9a-f]{2}:)', doc: "Regular expression for our own (private) client addresses; addresses of interfaces in the topology, and addresses the flow logs (v5: instance_id, flow-direction) show as an instance interface's own side (VPC IPv6), count as ours too."}
 entity: [dstaddr, dstport]
 summary: "{failed} of {attempts} TCP connections from {clients} of our hosts to {dstaddr}:{dstport} went unanswered ({kind}: {no_reverse} never got a reply, {no_answer_data} completed the handshake but the request got no data back)"
 hint: "{kind_hint}"
@@ -29,10 +30,20 @@ description: |
     (Network Firewall, appliance) that passes SYNs but drops the request.
   Failures are counted per destination address and port per window; a window fires when enough
   attempts fail, most of that destination's attempts fail, and the destination was healthy in its
-  baseline (chronically dead destinations are not an incident). Consecutive windows merge.
+  baseline (chronically dead destinations are not an incident). The baseline is the
+  baseline_windows before the episode (consecutive failing windows) started, so a long outage
+  never makes itself look chronic (at least one window of data before it is needed); a
+  window fires once min_history_windows of data precede it, or sooner with 2 x min_failed at
+  a destination that answered most attempts before. An episode is
+  one finding. Payload is estimated with header_bytes per IPv4 packet and
+  header_bytes_ipv6 per IPv6 packet. "Our" clients: the private pattern, the topology's
+  addresses, and addresses the flow logs show as an instance interface's own side (VPC IPv6).
   Connections with a REJECT record in either direction are left to reject_burst and
   return_traffic_reject, which name the cause directly.
-  Misses: destinations reached only by UDP; v2 flow logs (no tcp_flags: the runner says so);
+  Without tcp_flags (v2 flow logs) only no_reverse is judged: the opener is the side whose
+  records are initiator-shaped (source port above destination port, at least two packets:
+  retransmits), and only at a destination that answered most attempts before the episode.
+  Misses: destinations reached only by UDP; firewall drops (no_answer_data) in v2 flow logs;
   connections whose SYN interval fell outside the time window; internet clients that our
   services do not answer (out of scope: only our own clients are considered).
 false_positives:
@@ -52,13 +63,30 @@ WITH first_seen AS (
     FROM vpc_flow
     WHERE start_time >= $since - to_minutes($window_minutes * $baseline_windows) AND start_time < $until
 ),
+own_addrs AS (  -- our addresses the private pattern misses (VPC IPv6, non-RFC 1918 VPC ranges): the
+                -- instance side of records at instance interfaces (egress srcaddr, ingress dstaddr), not
+                -- relayed, at interfaces with a handful of them (a forwarding appliance shows thousands)
+    SELECT unnest(ips) AS ip
+    FROM (
+        SELECT interface_id, list(DISTINCT CASE WHEN flow_direction = 'egress' THEN srcaddr ELSE dstaddr END) AS ips
+        FROM vpc_flow
+        WHERE start_time >= $since - to_minutes($window_minutes * $baseline_windows) AND start_time < $until
+          AND instance_id IS NOT NULL AND flow_direction IN ('egress', 'ingress')
+          AND coalesce(pkt_srcaddr = srcaddr AND pkt_dstaddr = dstaddr, true)
+        GROUP BY interface_id
+        HAVING count(DISTINCT CASE WHEN flow_direction = 'egress' THEN srcaddr ELSE dstaddr END) <= 64
+    ) AS x
+),
 oriented AS (  -- each TCP record keyed by its connection: a hash that is the same in both directions
     SELECT
         xor(hash(srcaddr, srcport), hash(dstaddr, dstport)) AS conn,
         hash(srcaddr, srcport) < hash(dstaddr, dstport) AS lo_is_src,
         srcaddr, srcport, dstaddr, dstport, tcp_flags, start,
-        bytes - $header_bytes * packets AS payload,
-        (tcp_flags & 2) = 2 AND (tcp_flags & 16) = 0 AS is_syn,
+        bytes - (CASE WHEN contains(srcaddr, ':') THEN $header_bytes_ipv6 ELSE $header_bytes END) * packets AS payload,
+        -- the opener's records: SYN without ACK; without tcp_flags (v2), the initiator-shaped
+        -- records (source port above destination port) with at least two packets (retransmits)
+        CASE WHEN tcp_flags IS NOT NULL THEN (tcp_flags & 2) = 2 AND (tcp_flags & 16) = 0
+             ELSE srcport > dstport AND packets >= 2 END AS is_syn,
         action = 'REJECT' AS rejected
     FROM vpc_flow
     WHERE protocol = 6
@@ -91,6 +119,7 @@ conns AS (  -- connections opened by exactly one side, seen from the opener's si
         client, client_port, server, server_port,
         CASE WHEN a_opened THEN ba_records ELSE ab_records END AS rev_records,
         coalesce(CASE WHEN a_opened THEN ba_flags ELSE ab_flags END, 0) AS rev_flags,
+        CASE WHEN a_opened THEN ab_flags ELSE ba_flags END IS NULL AS flagless,
         coalesce(CASE WHEN a_opened THEN ab_payload ELSE ba_payload END, 0) AS fwd_payload,
         coalesce(CASE WHEN a_opened THEN ba_payload ELSE ab_payload END, 0) AS rev_payload,
         t0,
@@ -106,7 +135,8 @@ judged AS (
         rev_records > 0 AND (rev_flags & 18) = 18 AND (rev_flags & 4) = 0
             AND fwd_payload >= $min_request_bytes AND rev_payload <= 0 AS no_answer_data
     FROM conns
-    WHERE (regexp_matches(client, $private_pattern) OR client IN (SELECT private_ip FROM topo_interfaces))
+    WHERE (regexp_matches(client, $private_pattern) OR client IN (SELECT private_ip FROM topo_interfaces)
+           OR client IN (SELECT ip FROM own_addrs))
 ),
 per_window AS (
     SELECT
@@ -115,37 +145,60 @@ per_window AS (
         count_if(no_reverse) AS no_reverse,
         count_if(no_answer_data) AS no_answer_data,
         count_if(no_reverse OR no_answer_data) AS failed,
+        count_if(flagless AND no_reverse) AS flagless_failed,
         count(DISTINCT client) FILTER (WHERE no_reverse OR no_answer_data) AS clients
     FROM judged
     GROUP BY server, server_port, w
 ),
+loud AS (  -- windows where most attempts fail: an outage's windows, kept out of its own baseline
+    SELECT *,
+           CASE WHEN w - lag(w) OVER (PARTITION BY server, server_port ORDER BY w) <= 2 THEN 0 ELSE 1 END AS starts_island
+    FROM per_window
+    WHERE failed >= $min_failed AND clients >= $min_clients AND failed >= $min_failed_share * attempts
+),
+loud_islands AS (  -- consecutive failing windows (one quiet window in between tolerated) are one episode
+    SELECT *, sum(starts_island) OVER (PARTITION BY server, server_port ORDER BY w ROWS UNBOUNDED PRECEDING) AS island
+    FROM loud
+),
+pre_island AS (  -- each episode's baseline: the baseline_windows before it started
+    SELECT b.server, b.server_port, b.island,
+           least($baseline_windows, b.island_first - f.first_start // ($window_minutes * 60)) AS history,
+           coalesce(sum(p.attempts), 0) AS base_attempts,
+           coalesce(sum(p.failed), 0) AS base_failed
+    FROM (SELECT server, server_port, island, min(w) AS island_first FROM loud_islands GROUP BY ALL) AS b
+    CROSS JOIN first_seen AS f
+    LEFT JOIN per_window AS p
+      ON p.server = b.server AND p.server_port = b.server_port
+     AND p.w >= b.island_first - $baseline_windows AND p.w < b.island_first
+    GROUP BY b.server, b.server_port, b.island, b.island_first, f.first_start
+),
 scored AS (
-    SELECT
-        p.*,
-        least($baseline_windows, p.w - f.first_start // ($window_minutes * 60)) AS history,
-        coalesce(sum(p.attempts) OVER wb, 0) AS base_attempts,
-        coalesce(sum(p.failed) OVER wb, 0) AS base_failed
-    FROM per_window AS p CROSS JOIN first_seen AS f
-    WINDOW wb AS (PARTITION BY p.server, p.server_port ORDER BY p.w RANGE BETWEEN $baseline_windows PRECEDING AND 1 PRECEDING)
+    SELECT l.*, p.history, p.base_attempts, p.base_failed,
+           -- healthy before the episode (some history needed; without tcp_flags (v2) the
+           -- destination must have answered most attempts), and either min_history_windows of
+           -- data before this window or (a dataset that starts shortly before the outage)
+           -- twice min_failed at a destination that demonstrably answered before
+           p.history >= 1
+           AND (p.base_failed < $max_baseline_failed_share * p.base_attempts
+                OR (p.base_attempts = 0 AND 2 * l.flagless_failed <= l.failed))
+           AND (l.w - f.first_start // ($window_minutes * 60) >= $min_history_windows
+                OR (l.failed >= 2 * $min_failed AND p.base_failed < $max_baseline_failed_share * p.base_attempts)) AS fires
+    FROM loud_islands AS l
+    JOIN pre_island AS p ON p.server = l.server AND p.server_port = l.server_port AND p.island = l.island
+    CROSS JOIN first_seen AS f
 ),
-firing AS (
-    SELECT *, w - row_number() OVER (PARTITION BY server, server_port ORDER BY w) AS island
-    FROM scored
-    WHERE history >= $min_history_windows
-      AND failed >= $min_failed
-      AND clients >= $min_clients
-      AND failed >= $min_failed_share * attempts
-      AND (base_attempts = 0 OR base_failed < $max_baseline_failed_share * base_attempts)
-      AND w >= epoch($since)::BIGINT // ($window_minutes * 60)
-),
-islands AS (
+islands AS (  -- an episode with a firing window is reported whole
     SELECT
         server, server_port, island, min(w) AS w_first, max(w) AS w_last,
         sum(attempts)::BIGINT AS attempts, sum(failed)::BIGINT AS failed,
         sum(no_reverse)::BIGINT AS no_reverse, sum(no_answer_data)::BIGINT AS no_answer_data,
-        arg_min(base_attempts, w) AS baseline_attempts, arg_min(base_failed, w) AS baseline_failed
-    FROM firing
+        any_value(base_attempts) AS baseline_attempts, any_value(base_failed) AS baseline_failed,
+        any_value(history) AS history_windows,
+        CASE WHEN any_value(history) >= $min_history_windows THEN 'baseline' ELSE 'short history' END AS judged_by
+    FROM scored
+    WHERE w >= epoch($since)::BIGINT // ($window_minutes * 60)
     GROUP BY server, server_port, island
+    HAVING bool_or(fires)
 ),
 failed_conns AS (
     SELECT i.server, i.server_port, i.island, j.client, j.client_port, j.t0, j.no_reverse
@@ -200,6 +253,8 @@ SELECT
     round(i.failed / i.attempts, 3) AS failed_share,
     i.baseline_attempts,
     i.baseline_failed,
+    i.history_windows,
+    i.judged_by,
     d.clients,
     d.sample_clients,
     d.client_subnets,

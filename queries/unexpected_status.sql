@@ -72,7 +72,7 @@ odd AS (
     SELECT
         bucket, load_balancer, target_ip, target_port, target_status_code,
         count(*) AS unexpected,
-        mode(target_group_arn) AS target_group_arn,
+        mode(target_group_arn ORDER BY target_group_arn) AS target_group_arn,
         list({'source_uri': source_uri, 'source_line': source_line, 'event_time': event_time,
               'elb_status_code': elb_status_code} ORDER BY event_time) AS all_samples
     FROM req
@@ -106,7 +106,7 @@ spans AS (
         target_ip || ':' || CAST(target_port AS VARCHAR) AS target,
         CAST(target_status_code AS VARCHAR) AS target_status_code,
         load_balancer,
-        mode(target_group_arn) AS target_group_arn,
+        mode(target_group_arn ORDER BY target_group_arn) AS target_group_arn,
         CAST(sum(unexpected) AS BIGINT) AS unexpected,
         CAST(sum(responses) AS BIGINT) AS responses,
         count(*) AS windows,

@@ -96,3 +96,47 @@ def test_v2_only_flow_logs_are_reported_as_cannot_run(tmp_path: Path) -> None:
     findings, notes = run_detector(asymmetric_route(env, 90, 0, per_min=4).lake(tmp_path), DET)
     assert findings == []
     assert any(DET in n and "pkt_dstaddr" in n for n in notes), notes
+
+
+def _v2(env: Env, tr: Traffic) -> Traffic:
+    """The same traffic as AWS's default format (version 2, 14 fields) would record it."""
+    v2_cols = {"version", "account_id", "interface_id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol",
+               "packets", "bytes", "start", "end", "action", "log_status"}
+    tr.flows = [{**{k: v for k, v in r.items() if k in v2_cols}, "version": 2} for r in tr.flows]
+    return tr
+
+
+@pytest.mark.parametrize("seed", [37, 38])
+def test_v2_only_flow_logs_with_a_topology_naming_the_nat(tmp_path: Path, seed: int) -> None:
+    """Every flow log in the default v2 format, but the topology names the NAT gateway: the
+    detector runs (requires_any: pkt_dstaddr or topology:nat) and finds the incident."""
+    env = make_env(seed)
+    bad = seed % 3
+    tr = _v2(env, asymmetric_route(env, 90, bad, per_min=4))
+    findings, notes = run_detector(tr.lake(tmp_path), DET, topology=env.topology())
+    assert not any("cannot run" in n for n in notes), notes
+    assert [(f.entity["srcaddr"], f.entity["via_interface_id"], f.entity.get("nat_interface_id")) for f in findings] == [
+        (env.node_ips[bad], env.nat_eni, env.nat_eni)
+    ], [f.summary for f in findings]
+    assert INCIDENT[0] <= _t(findings[0].window_start) < INCIDENT[0] + timedelta(minutes=10)
+
+
+def test_v2_only_with_a_topology_silent_on_healthy_nat_egress(tmp_path: Path) -> None:
+    env = make_env(39)
+    tr = background(env, 90, per_node_per_min=4)
+    apis = [public_ip(env.rng) for _ in range(2)]
+    for m in range(90):
+        for ip, *_ in env.targets:
+            nat_flow(env, tr, T0 + timedelta(minutes=m), ip, env.rng.choice(apis), 443)
+    findings, notes = run_detector(_v2(env, tr).lake(tmp_path), DET, topology=env.topology())
+    assert findings == [] and not any("cannot run" in n for n in notes)
+
+
+def test_v2_only_without_topology_says_cannot_run_once_naming_both_ways(tmp_path: Path) -> None:
+    env = make_env(37)
+    tr = _v2(env, asymmetric_route(env, 90, 1, per_min=4))
+    findings, notes = run_detector(tr.lake(tmp_path), DET)
+    assert findings == []
+    said = [n for n in notes if DET in n]
+    assert len(said) == 1 and "cannot run" in said[0], notes
+    assert "pkt_dstaddr (v3+ field)" in said[0] and "no topology names a nat" in said[0], said

@@ -50,3 +50,21 @@ def test_silent_on_busy_servers_and_nat(tmp_path: Path) -> None:
     env = make_env(53)
     flows, alb = background(env, hours=2.5, rate=4.0)
     assert detect_on(tmp_path / "lake", flows, alb, DET).findings == []
+
+
+def test_fires_on_internal_scan_from_a_vpc_ipv6_address(tmp_path: Path) -> None:
+    """A dual-stack instance scans from its (global unicast) VPC IPv6 address: no topology,
+    but its own interface records the address as its side of the traffic."""
+    from dataclasses import replace
+
+    env = make_env(52)
+    flows, alb = background(env, hours=2.5)
+    src = replace(env.targets[3], ip="2600:1f16:c2e:4d00:8a1f:2b3c:4d5e:6f70")
+    rng = random.Random(2)
+    rec = Recorder(env, rng, False)
+    for m in range(100, 106):
+        for _ in range(40):
+            rec.record(src, src.ip, f"2600:1f16:c2e:4d01::{rng.randrange(1, 40):x}", eph(rng), rng.randrange(1, 10000),
+                       t=minute(m), packets=1, nbytes=64, flags=2, action="REJECT", direction="egress")
+    result = detect_on(tmp_path / "lake", flows + rec.rows, alb, DET)
+    assert [(f.entity["srcaddr"], f.entity["interface_id"]) for f in result.findings] == [(src.ip, src.eni)]

@@ -91,7 +91,8 @@ def test_fires_on_v2_only_logs_even_without_log_status(tmp_path: Path) -> None:
 
 
 def test_ipv6_sources_count_as_ours_when_the_topology_names_them(tmp_path: Path) -> None:
-    """VPC IPv6 addresses are global unicast: only the topology can say they are ours."""
+    """VPC IPv6 addresses are global unicast: without flow-direction/instance-id (v3) only the
+    topology can say they are ours."""
     from pipeline.topology.model import Interface, Topology
 
     env = make_env(26)
@@ -103,7 +104,81 @@ def test_ipv6_sources_count_as_ours_when_the_topology_names_them(tmp_path: Path)
     for m in range(100, 115):
         for _ in range(3):
             rec.record(inst, v6, "2606:4700:4700::1111", eph(rng), 443, t=minute(m), packets=3, nbytes=240, flags=2, action="REJECT")
+    rec.rows = [{**r, "flow_direction": None, "version": 3} for r in rec.rows]
     assert detect_on(tmp_path / "a", flows + rec.rows, alb, DET).findings == []
     topo = Topology(interfaces=[Interface(interface_id=inst.eni, private_ip=v6, kind="instance", subnet_id=inst.subnet_id)])
     found = detect_on(tmp_path / "b", flows + rec.rows, alb, DET, topology=topo).findings
     assert [f.entity["dstaddr"] for f in found] == ["2606:4700:4700::1111"]
+
+
+# --- short history: the data starts shortly before the incident (docs/evaluation.md item 2) ---
+
+
+def test_fires_when_the_data_starts_shortly_before_the_deny(tmp_path: Path) -> None:
+    """One hour of data, the deny starts 17 minutes in: fewer than min_history_windows of
+    history, and the burst must not inflate its own baseline once there is history."""
+    env = make_env(27)
+    flows, alb = background(env, hours=1.0)
+    dst = public_ip(random.Random(31))
+    result = detect_on(tmp_path / "lake", flows + deny_rows(env, dst, 17, 50), alb, DET)
+    assert [f.entity["dstaddr"] for f in result.findings] == [dst], [f.summary for f in result.findings]
+    f = result.findings[0]
+    assert f.window_start == iso_minute(15) and f.window_end == iso_minute(50)
+    assert f.evidence["judged_by"] == "short history" and f.evidence["history_windows"] == 3
+
+
+def test_long_deny_is_one_finding_judged_before_it_started(tmp_path: Path) -> None:
+    """A deny lasting longer than the baseline: one finding over its whole length."""
+    env = make_env(28)
+    flows, alb = background(env, hours=3.0)
+    dst = public_ip(random.Random(32))
+    result = detect_on(tmp_path / "lake", flows + deny_rows(env, dst, 40, 175), alb, DET)
+    assert [(f.entity["dstaddr"], f.window_start, f.window_end) for f in result.findings] == [
+        (dst, iso_minute(40), iso_minute(175))
+    ]
+    assert result.findings[0].evidence["judged_by"] == "baseline"
+
+
+def test_silent_on_deny_present_since_the_first_window_of_a_short_dataset(tmp_path: Path) -> None:
+    """Nothing before it to compare with: a deny as old as the data is not called a burst."""
+    env = make_env(29)
+    flows, alb = background(env, hours=1.0)
+    steady = deny_rows(env, public_ip(random.Random(33)), 0, 60, per_min=2)
+    assert detect_on(tmp_path / "lake", flows + steady, alb, DET).findings == []
+
+
+def test_silent_on_small_burst_in_a_short_history(tmp_path: Path) -> None:
+    """Below 2 x min_rejects per window with little history: not enough to call it."""
+    env = make_env(30)
+    flows, alb = background(env, hours=1.0)
+    host = [env.targets[0]]
+    rows = deny_rows(env, public_ip(random.Random(34)), 12, 30, hosts=host, per_min=3)  # 15 per window
+    assert detect_on(tmp_path / "lake", flows + rows, alb, DET).findings == []
+
+
+def test_ipv6_sources_count_as_ours_when_their_interface_records_them(tmp_path: Path) -> None:
+    """v5 flow logs, no topology: the instance's interface records its IPv6 (global unicast)
+    address as the egress source, so its REJECTed connections count as ours."""
+    env = make_env(35)
+    flows, alb = background(env, hours=2.5)
+    inst = env.targets[1]
+    v6 = "2600:1f14:9c1:b800:5e2a:77f1:3d0:1a"
+    rng = random.Random(6)
+    rec = Recorder(env, rng, False)
+    for m in range(100, 115):
+        for _ in range(3):
+            rec.record(inst, v6, "2a05:d018:1:2::443", eph(rng), 443, t=minute(m), packets=3, nbytes=240, flags=2,
+                       action="REJECT", direction="egress")
+    found = detect_on(tmp_path / "lake", flows + rec.rows, alb, DET).findings
+    assert [(f.entity["dstaddr"], f.entity.get("interface_id")) for f in found] == [("2a05:d018:1:2::443", inst.eni)]
+
+
+def test_moderate_deny_from_early_on_fires_once_there_is_enough_data(tmp_path: Path) -> None:
+    """15 per window (below 2 x min_rejects) from minute 11 of the data: judged, against the
+    two quiet windows before it, once min_history_windows of data precede a window."""
+    env = make_env(37)
+    flows, alb = background(env, hours=1.0)
+    dst = public_ip(random.Random(38))
+    rows = deny_rows(env, dst, 11, 50, hosts=[env.targets[2]], per_min=3)
+    result = detect_on(tmp_path / "lake", flows + rows, alb, DET)
+    assert [(f.entity["dstaddr"], f.window_start) for f in result.findings] == [(dst, iso_minute(10))]

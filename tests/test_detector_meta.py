@@ -193,3 +193,93 @@ def test_scenario_labels_found_and_nothing_else(tmp_path: Path, scenario: str) -
     assert not unexplained, "findings no label explains:\n" + "\n".join(
         f"{f.detector} {f.window_start} {f.entity} {f.summary}" for f in unexplained
     )
+
+
+# --- requires / requires_any ------------------------------------------------------------
+
+
+def test_requirement_entries_name_columns_or_topology_kinds() -> None:
+    """Every requires / requires_any entry is a column of the detector's lake sources or
+    topology:<kind> with topo_interfaces among its sources; requires_any has >= 2 alternatives."""
+    from pipeline.detect.catalog import TOPOLOGY_KINDS, TOPOLOGY_PREFIX
+    from pipeline.schema import TABLES
+
+    offenders: list[str] = []
+    for path in FILES:
+        header = yaml.safe_load(split_header(path.read_text())[0])
+        sources = header.get("sources") or []
+        alts = header.get("requires_any")
+        if alts is not None and (not isinstance(alts, list) or len(alts) < 2 or not all(isinstance(a, list) and a for a in alts)):
+            offenders.append(f"{path.name}: requires_any must list >= 2 non-empty alternatives")
+            alts = []
+        for entry in [*(header.get("requires") or []), *(e for a in alts or [] for e in a)]:
+            if entry.startswith(TOPOLOGY_PREFIX):
+                if entry[len(TOPOLOGY_PREFIX):] not in TOPOLOGY_KINDS or "topo_interfaces" not in sources:
+                    offenders.append(f"{path.name}: bad topology requirement {entry!r}")
+            elif not any(entry in TABLES[t].names for t in sources if t in TABLES):
+                offenders.append(f"{path.name}: requirement {entry!r} is no column of {sources}")
+    _fail_with(offenders)
+
+
+_ANY_HEADER = """/*
+id: anyof
+title: t
+sources: [vpc_flow, topo_interfaces]
+severity: low
+requires: [srcaddr]
+requires_any: {alts}
+entity: [srcaddr]
+summary: s
+hint: h
+description: d, misses nothing
+runbook: ["step one of it", "step two of it"]
+*/
+SELECT start_time AS window_start, start_time AS window_end, srcaddr FROM vpc_flow
+WHERE start_time >= $since AND start_time < $until
+"""
+
+
+@pytest.mark.parametrize(
+    "alts, problem",
+    [
+        ("[[pkt_dstaddr]]", "at least two alternatives"),
+        ("[pkt_dstaddr, tcp_flags]", "at least two alternatives"),
+        ("[[pkt_dstaddr], []]", "at least two alternatives"),
+        ("[[pkt_dstaddr], [status]]", "'status' is not a column"),
+        ('[[pkt_dstaddr], ["topology:router"]]', "names no interface kind"),
+    ],
+)
+def test_requires_any_rejects_bad_headers(tmp_path: Path, alts: str, problem: str) -> None:
+    path = tmp_path / "anyof.sql"
+    path.write_text(_ANY_HEADER.format(alts=alts))
+    det, problems = check_detector_file(path)
+    assert det is None and any(problem in p for p in problems), problems
+
+
+def test_topology_requirement_needs_topo_interfaces_source(tmp_path: Path) -> None:
+    path = tmp_path / "anyof.sql"
+    path.write_text(_ANY_HEADER.format(alts='[[pkt_dstaddr], ["topology:nat"]]').replace(", topo_interfaces]", "]"))
+    det, problems = check_detector_file(path)
+    assert det is None and any("needs topo_interfaces" in p for p in problems), problems
+
+
+def test_requires_any_runs_when_one_alternative_holds(tmp_path: Path) -> None:
+    """No pkt_* data: runs only when the topology names a NAT; otherwise one note naming both ways."""
+    from pipeline.topology.model import Interface
+
+    qdir = tmp_path / "q"
+    qdir.mkdir()
+    (qdir / "anyof.sql").write_text(_ANY_HEADER.format(alts='[[pkt_dstaddr], ["topology:nat"]]'))
+    row = {"version": 2, "interface_id": "eni-1", "srcaddr": "10.9.0.5", "dstaddr": "10.9.0.6", "srcport": 1,
+           "dstport": 2, "protocol": 6, "packets": 1, "bytes": 40, "start": 1767225600, "end": 1767225659,
+           "action": "ACCEPT", "log_status": "OK"}
+    lake = make_lake(tmp_path / "lake", vpc_flow=[row])
+    res = run_detectors(open_lake(lake), queries_dir=qdir, infer_topology=False)
+    assert res.skipped == ["anyof"] and res.notes == [
+        "detector anyof cannot run: flow logs lack pkt_dstaddr (v3+ field) and no topology names a nat interface"
+    ]
+    nat = Topology(interfaces=[Interface(interface_id="eni-9", private_ip="10.9.0.9", kind="nat")])
+    res = run_detectors(open_lake(lake), queries_dir=qdir, topology=nat, infer_topology=False)
+    assert res.ran == ["anyof"] and len(res.findings) == 1 and res.notes == []
+    with_pkt = make_lake(tmp_path / "lake2", vpc_flow=[{**row, "version": 5, "pkt_srcaddr": "10.9.0.5", "pkt_dstaddr": "10.9.0.6"}])
+    assert run_detectors(open_lake(with_pkt), queries_dir=qdir, infer_topology=False).ran == ["anyof"]

@@ -11,13 +11,14 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 
 from ..errors import DetectorError
 from ..findings import SEVERITIES
 from ..schema import TABLES
+from ..topology.model import InterfaceKind
 from .params import PARAM_TYPES, Param, ParamType, coerce_default
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,11 @@ RUNNER_PARAMS: tuple[str, ...] = ("since", "until")
 REQUIRED_KEYS: tuple[str, ...] = (
     "id", "title", "sources", "severity", "entity", "summary", "hint", "description", "runbook",
 )  # fmt: skip
-OPTIONAL_KEYS: tuple[str, ...] = ("requires", "params", "false_positives", "references")
+OPTIONAL_KEYS: tuple[str, ...] = ("requires", "requires_any", "params", "false_positives", "references")
+#: ``requires``/``requires_any`` entries of the form ``topology:<kind>``: the topology views
+#: (file merged over what the logs let us infer) name at least one interface of that kind.
+TOPOLOGY_PREFIX = "topology:"
+TOPOLOGY_KINDS: tuple[str, ...] = tuple(k for k in get_args(InterfaceKind) if k != "unknown")
 _IDENT = re.compile(r"[a-z][a-z0-9_]*\Z")
 _HEADER = re.compile(r"\A\s*/\*(?P<header>.*?)\*/(?P<sql>.*)\Z", re.DOTALL)
 # Strings, quoted identifiers and comments are removed before looking for $names.
@@ -51,6 +56,8 @@ class Detector:
     runbook: list[str]
     sql: str
     requires: list[str] = field(default_factory=list)
+    #: alternatives: the detector runs when every entry of at least one inner list holds
+    requires_any: list[list[str]] = field(default_factory=list)
     params: dict[str, Param] = field(default_factory=dict)
     false_positives: list[str] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
@@ -127,8 +134,8 @@ def check_detector_file(path: Path) -> tuple[Detector | None, list[str]]:
         problems.append("runbook: steps must be non-empty strings")
     requires = _str_list(header, "requires", problems)
     for col in requires:
-        if not any(col in TABLES[t].names for t in sources if t in TABLES):
-            problems.append(f"requires: {col!r} is not a column of the detector's lake sources {sources}")
+        problems += _requirement_problems("requires", col, sources)
+    requires_any = _alternatives(header, sources, problems)
     false_positives = _str_list(header, "false_positives", problems)
     references = _str_list(header, "references", problems)
     for ref in references:
@@ -172,6 +179,7 @@ def check_detector_file(path: Path) -> tuple[Detector | None, list[str]]:
         runbook=[s.strip() for s in runbook],
         sql=sql.strip().rstrip(";"),
         requires=requires,
+        requires_any=requires_any,
         params=params,
         false_positives=false_positives,
         references=references,
@@ -190,6 +198,40 @@ def _str_list(header: dict[str, Any], key: str, problems: list[str]) -> list[str
         problems.append(f"{key}: must be a list of strings")
         return []
     return list(value)
+
+
+def _requirement_problems(key: str, entry: str, sources: list[str]) -> list[str]:
+    """Problems of one ``requires``/``requires_any`` entry: a lake column of the sources, or
+    ``topology:<kind>`` with ``topo_interfaces`` among the sources."""
+    if entry.startswith(TOPOLOGY_PREFIX):
+        kind = entry[len(TOPOLOGY_PREFIX):]
+        out = []
+        if kind not in TOPOLOGY_KINDS:
+            out.append(f"{key}: {entry!r} names no interface kind (known: {', '.join(TOPOLOGY_KINDS)})")
+        if "topo_interfaces" not in sources:
+            out.append(f"{key}: {entry!r} needs topo_interfaces among the sources")
+        return out
+    if not any(entry in TABLES[t].names for t in sources if t in TABLES):
+        return [f"{key}: {entry!r} is not a column of the detector's lake sources {sources}"]
+    return []
+
+
+def _alternatives(header: dict[str, Any], sources: list[str], problems: list[str]) -> list[list[str]]:
+    """``requires_any``: a list of at least two alternatives, each a non-empty list of entries."""
+    value = header.get("requires_any")
+    if value is None:
+        return []
+    if (
+        not isinstance(value, list)
+        or len(value) < 2
+        or not all(isinstance(alt, list) and alt and all(isinstance(e, str) for e in alt) for alt in value)
+    ):
+        problems.append("requires_any: must be a list of at least two alternatives, each a non-empty list of strings")
+        return []
+    for alt in value:
+        for entry in alt:
+            problems.extend(_requirement_problems("requires_any", entry, sources))
+    return [list(alt) for alt in value]
 
 
 def _param(name: str, spec: Any) -> tuple[Param | None, str]:

@@ -1,0 +1,238 @@
+"""The baselines flowsleuth is measured against, each runnable as its own process.
+
+    python -m bench.baselines NAME --data DATASET_ROOT --out DIR [--sample N] [--lake LAKE]
+
+Each prints one JSON object on its last stdout line: ``lines`` it handled, and for
+sampled peers ``sample_seconds`` (time spent parsing the sample, in process) so the
+harness can extrapolate lines/s. These are what a user would write, not tuned code:
+
+- ``polars``: ``scan_csv`` with a typed schema, separator ' ', into ``sink_parquet``
+  (ALB: polars' own quote handling, ``quote_char='"'``); flow files grouped by header line.
+- ``duckdb``: ``read_csv`` with typed columns -> ``COPY ... TO 'x.parquet'``.
+- ``isal`` / ``isal2``: ``isal.igzip`` decompression of every object (1 / 2 threads), no parsing.
+- ``peer-flow``: flowlogs-reader's own record path (csv.DictReader + FlowRecord), on a sample.
+- ``peer-alb``: aws-log-parser's ``AwsLogParser(LogType.LoadBalancer)``, on a sample.
+- ``selfjoin``: the naive one-way-flow ANTI self-join over the lake's ``vpc_flow`` view.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import polars as pl
+from isal import igzip
+
+from pipeline.schema import ALB_BY_AWS, ALB_LOG_ORDER, FLOW_BY_AWS
+
+NAIVE_SELF_JOIN = (
+    "SELECT count(*) FROM vpc_flow a ANTI JOIN vpc_flow b ON a.srcaddr=b.dstaddr AND a.dstaddr=b.srcaddr "
+    "AND a.srcport=b.dstport AND a.dstport=b.srcport AND a.protocol=b.protocol"
+)
+
+
+def flow_files(root: Path) -> list[Path]:
+    return sorted(root.glob("AWSLogs/*/vpcflowlogs/**/*.log.gz"))
+
+
+def alb_files(root: Path) -> list[Path]:
+    return sorted(root.glob("AWSLogs/*/elasticloadbalancing/**/*.log.gz"))
+
+
+def _header(path: Path) -> tuple[str, ...]:
+    with igzip.open(path, "rb") as fh:
+        return tuple(fh.readline().decode().split())
+
+
+def flow_groups(files: list[Path]) -> dict[tuple[str, ...], list[Path]]:
+    """Flow objects grouped by their header line (a custom format per flow log)."""
+    groups: dict[tuple[str, ...], list[Path]] = {}
+    for f in files:
+        groups.setdefault(_header(f), []).append(f)
+    return groups
+
+
+def _flow_kind(name: str) -> str:
+    return FLOW_BY_AWS[name].kind if name in FLOW_BY_AWS else "str"
+
+
+def _alb_kind(name: str) -> str:
+    return ALB_BY_AWS[name].kind if name in ALB_BY_AWS else "str"  # client:port etc. stay strings
+
+
+_POLARS = {"int": pl.Int64, "float": pl.Float64, "str": pl.String}
+_DUCK = {"int": "BIGINT", "float": "DOUBLE", "str": "VARCHAR"}
+
+
+def _col(name: str) -> str:
+    return name.replace("-", "_").replace(":", "_ip_")  # client:port -> client_ip_port (unsplit)
+
+
+def run_polars(root: Path, out: Path) -> dict[str, object]:
+    rows = 0
+    for k, (header, files) in enumerate(flow_groups(flow_files(root)).items()):
+        schema = {h: _POLARS[_flow_kind(h)] for h in header}  # names as in the header line
+        dest = out / f"flow-{k}.parquet"
+        pl.scan_csv(files, separator=" ", has_header=True, schema=schema, null_values="-", quote_char=None).sink_parquet(dest)
+        rows += pl.scan_parquet(dest).select(pl.len()).collect().item()
+    files = alb_files(root)
+    if files:
+        schema = {_col(n): _POLARS[_alb_kind(n)] for n in ALB_LOG_ORDER}
+        dest = out / "alb.parquet"
+        pl.scan_csv(
+            files, separator=" ", has_header=False, schema=schema, null_values="-", quote_char='"', truncate_ragged_lines=True
+        ).sink_parquet(dest)
+        rows += pl.scan_parquet(dest).select(pl.len()).collect().item()
+    return {"lines": rows}
+
+
+def _sql_list(paths: list[Path]) -> str:
+    """A SQL list of our own generated file paths (never log content), quoted."""
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _sql_columns(names: list[str], kinds: list[str]) -> str:
+    return "{" + ", ".join(f"'{_col(n)}': '{_DUCK[k]}'" for n, k in zip(names, kinds)) + "}"
+
+
+def run_duckdb(root: Path, out: Path) -> dict[str, object]:
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    con.execute("SET threads=2")
+    rows = 0
+    for k, (header, files) in enumerate(flow_groups(flow_files(root)).items()):
+        cols = _sql_columns(list(header), [_flow_kind(h) for h in header])
+        dest = str(out / f"flow-{k}.parquet").replace("'", "''")
+        con.execute(
+            f"COPY (SELECT * FROM read_csv({_sql_list(files)}, delim=' ', header=true, quote='', escape='', "
+            f"nullstr='-', auto_detect=false, columns={cols})) TO '{dest}' (FORMAT parquet)"
+        )
+        rows += con.execute(f"SELECT count(*) FROM read_parquet('{dest}')").fetchone()[0]  # type: ignore[index]
+    files = alb_files(root)
+    if files:
+        cols = _sql_columns(list(ALB_LOG_ORDER), [_alb_kind(n) for n in ALB_LOG_ORDER])
+        dest = str(out / "alb.parquet").replace("'", "''")
+        con.execute(
+            f"COPY (SELECT * FROM read_csv({_sql_list(files)}, delim=' ', header=false, quote='\"', escape='\"', "
+            f"nullstr='-', null_padding=true, auto_detect=false, columns={cols})) TO '{dest}' (FORMAT parquet)"
+        )
+        rows += con.execute(f"SELECT count(*) FROM read_parquet('{dest}')").fetchone()[0]  # type: ignore[index]
+    return {"lines": rows}
+
+
+def _inflate(path: Path) -> int:
+    n = 0
+    with igzip.open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            n += len(chunk)
+    return n
+
+
+def run_isal(root: Path, threads: int) -> dict[str, object]:
+    files = flow_files(root) + alb_files(root)
+    if threads == 1:
+        raw = sum(_inflate(f) for f in files)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            raw = sum(pool.map(_inflate, files))
+    return {"raw_bytes": raw}
+
+
+def run_peer_flow(root: Path, sample: int) -> dict[str, object]:
+    """flowlogs-reader's record path, as S3FlowLogsReader._read_file runs it, on local objects."""
+    import csv
+    import gzip
+
+    from flowlogs_reader import FlowRecord
+
+    done = skipped = 0
+    t0 = time.perf_counter()
+    for path in flow_files(root):
+        with gzip.open(path, mode="rt") as fh:
+            reader = csv.DictReader(fh, delimiter=" ")
+            reader.fieldnames = [f.replace("-", "_") for f in reader.fieldnames or []]
+            for row in reader:
+                try:
+                    FlowRecord(row)
+                    done += 1
+                except Exception:  # noqa: BLE001 - the peer counts and skips bad records the same way
+                    skipped += 1
+                if done + skipped >= sample:
+                    break
+        if done + skipped >= sample:
+            break
+    return {"lines": done + skipped, "failed_lines": skipped, "sample_seconds": time.perf_counter() - t0}
+
+
+def _alb_sample(root: Path, sample: int) -> Iterator[str]:
+    n = 0
+    for path in alb_files(root):
+        with igzip.open(path, "rb") as fh:
+            for raw in fh:
+                yield raw.decode("utf-8").rstrip("\n")
+                n += 1
+                if n >= sample:
+                    return
+
+
+def run_peer_alb(root: Path, sample: int) -> dict[str, object]:
+    """aws-log-parser's LoadBalancer parser; a line it cannot parse (it splits IPv6 clients on ':') is counted and skipped."""
+    from aws_log_parser import AwsLogParser, LogType
+
+    parser = AwsLogParser(log_type=LogType.LoadBalancer)
+    lines = list(_alb_sample(root, sample))
+    done = failed = 0
+    i = 0
+    t0 = time.perf_counter()
+    while i < len(lines):
+        try:
+            for _ in parser.parse(lines[i:]):
+                done += 1
+                i += 1
+        except Exception:  # noqa: BLE001 - a peer failure on one line must not end the sample
+            failed += 1
+            i += 1
+    return {"lines": done + failed, "failed_lines": failed, "sample_seconds": time.perf_counter() - t0}
+
+
+def run_selfjoin(lake: Path) -> dict[str, object]:
+    from pipeline.db import open_lake
+
+    con = open_lake(lake, threads=2)
+    rows = con.execute("SELECT count(*) FROM vpc_flow").fetchone()[0]  # type: ignore[index]
+    one_way = con.execute(NAIVE_SELF_JOIN).fetchone()[0]  # type: ignore[index]
+    return {"lines": rows, "one_way": one_way}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.baselines", description=__doc__.split("\n\n")[0])
+    p.add_argument("name", choices=["polars", "duckdb", "isal", "isal2", "peer-flow", "peer-alb", "selfjoin"])
+    p.add_argument("--data", type=Path, help="dataset root (the folder holding AWSLogs/)")
+    p.add_argument("--out", type=Path, help="output folder for Parquet files")
+    p.add_argument("--lake", type=Path, help="lake folder (selfjoin)")
+    p.add_argument("--sample", type=int, default=100_000, help="lines the peers parse")
+    a = p.parse_args(argv)
+    if a.out:
+        a.out.mkdir(parents=True, exist_ok=True)
+    runners: dict[str, Callable[[], dict[str, object]]] = {
+        "polars": lambda: run_polars(a.data, a.out),
+        "duckdb": lambda: run_duckdb(a.data, a.out),
+        "isal": lambda: run_isal(a.data, 1),
+        "isal2": lambda: run_isal(a.data, 2),
+        "peer-flow": lambda: run_peer_flow(a.data, a.sample),
+        "peer-alb": lambda: run_peer_alb(a.data, a.sample),
+        "selfjoin": lambda: run_selfjoin(a.lake),
+    }
+    result = runners[a.name]()
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -21,28 +21,14 @@
 # notebook ingests the bundled `data-samples/demo` into a temporary lake.
 
 # %%
-import os
-import tempfile
-from pathlib import Path
-
 import polars as pl
 
-from pipeline.db import open_lake
 from pipeline.detect import run_detectors
 from pipeline.report import figures, rank_findings
-from pipeline.topology import Topology
+from pipeline.samples import analysis_lake
 
-REPO = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "data-samples").is_dir())
-DEMO = REPO / "data-samples" / "demo"
-LAKE = os.environ.get("FLOWSLEUTH_LAKE")
-if not LAKE:
-    from pipeline.ingest import ingest
-
-    LAKE = str(Path(tempfile.mkdtemp(prefix="flowsleuth-nb-")) / "lake")
-    ingest([str(DEMO)], Path(LAKE))
-TOPOLOGY_FILE = Path(os.environ.get("FLOWSLEUTH_TOPOLOGY", DEMO / "topology.json"))
-topology = Topology.load(TOPOLOGY_FILE) if TOPOLOGY_FILE.exists() else None
-con = open_lake(LAKE)
+lake = analysis_lake()
+con, topology = lake.con, lake.topology
 
 # %% [markdown]
 # ## Run the detectors over the whole lake

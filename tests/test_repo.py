@@ -43,3 +43,17 @@ def test_public_api_is_exported() -> None:
         "connect", "generate", "ingest", "load_detectors", "open_lake", "parse_bytes", "run_detectors",
         "write_findings", "write_report",
     }  # fmt: skip
+
+
+def test_analysis_lake_uses_the_environment(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from lake_fixtures import make_lake
+
+    from pipeline.samples import analysis_lake, find_demo_data
+
+    lake = make_lake(tmp_path / "lake", vpc_flow=[{"srcaddr": "10.0.0.1", "start": 1700000000, "end": 1700000060}])
+    monkeypatch.setenv("FLOWSLEUTH_LAKE", str(lake))
+    monkeypatch.delenv("FLOWSLEUTH_TOPOLOGY", raising=False)
+    got = analysis_lake()
+    assert got.lake == lake and got.topology is None
+    assert got.con.sql("SELECT srcaddr FROM vpc_flow").fetchall() == [("10.0.0.1",)]
+    assert (find_demo_data() / "AWSLogs").is_dir()

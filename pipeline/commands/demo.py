@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..errors import FlowsleuthError
+from ..samples import find_demo_data
 
 HELP = "try flowsleuth on the bundled sample data (data-samples/demo): ingest, detect, report"
 EXAMPLE = "flowsleuth demo --out .flowsleuth-demo   then open .flowsleuth-demo/report.html"
@@ -17,22 +17,6 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path(".flowsleuth-demo"), help="output directory (default: .flowsleuth-demo/)")
     parser.add_argument("--data", type=Path, help="sample dataset folder (default: data-samples/demo of this checkout)")
-
-
-def find_demo_data(explicit: Path | None = None) -> Path:
-    """``data-samples/demo`` of the source checkout (or the current directory's)."""
-    candidates = [explicit] if explicit else [
-        Path(__file__).resolve().parents[2] / "data-samples" / "demo",
-        Path.cwd() / "data-samples" / "demo",
-    ]  # fmt: skip
-    candidates = list(dict.fromkeys(candidates))
-    for c in candidates:
-        if c is not None and (c / "AWSLogs").is_dir():
-            return c
-    raise FlowsleuthError(
-        f"sample data not found (looked for an AWSLogs/ folder in {', '.join(str(c) for c in candidates)}); "
-        "run the demo from a flowsleuth checkout, or give --data DIR (e.g. from 'flowsleuth simulate --scenario mixed --out DIR')"
-    )
 
 
 def run(args: argparse.Namespace) -> int:

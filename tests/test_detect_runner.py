@@ -234,3 +234,17 @@ def test_cli_detect(tmp_path: Path, lake: Path, capsys: pytest.CaptureFixture[st
     assert main(["detect", "--lake", str(lake), "--out", str(out), "--param", "reject_burst.nope=1"]) == 2
     assert main(["detect", "--lake", str(lake), "--out", str(out), "--since", "yesterday"]) == 2
     assert main(["detect", "--list"]) == 0
+
+
+def test_findings_file_is_readable_like_the_report(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from pipeline.detect import write_findings
+
+    old = os.umask(0o022)
+    try:
+        path = write_findings([], tmp_path)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

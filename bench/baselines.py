@@ -97,7 +97,7 @@ def _sql_list(paths: list[Path]) -> str:
 
 
 def _sql_columns(names: list[str], kinds: list[str]) -> str:
-    return "{" + ", ".join(f"'{_col(n)}': '{_DUCK[k]}'" for n, k in zip(names, kinds)) + "}"
+    return "{" + ", ".join(f"'{_col(n)}': '{_DUCK[k]}'" for n, k in zip(names, kinds, strict=False)) + "}"
 
 
 def run_duckdb(root: Path, out: Path) -> dict[str, object]:

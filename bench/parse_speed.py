@@ -18,7 +18,7 @@ import random
 import resource
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import polars as pl
 
@@ -40,7 +40,7 @@ def _repeat(lines: list[str], n: int) -> list[str]:
 def flow_lines(n: int, seed: int = 1) -> list[str]:
     rnd = random.Random(seed)
     out = []
-    for i in range(min(n, _UNIQUE)):
+    for _i in range(min(n, _UNIQUE)):
         start = 1_700_000_000 + rnd.randrange(86_400)
         if rnd.random() < 0.03:
             out.append(f"2 123456789010 eni-{rnd.randrange(16**8):08x} - - - - - - - {start} {start + 60} - NODATA")

@@ -20,10 +20,11 @@ import logging
 import os
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import FlowsleuthError, UsageError
 from .findings import SEVERITIES, Finding, iso_utc, severity_rank
@@ -83,7 +84,7 @@ def parse_time(text: str | datetime, *, name: str = "since") -> datetime:
             ts = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
         except ValueError:
             raise UsageError(f"{name} {text!r} is not an ISO 8601 time like 2026-01-10T10:00:00Z") from None
-    return (ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _check_severity(value: str | None) -> str | None:
@@ -189,7 +190,7 @@ def save_state(out: Path, open_findings: dict[str, Finding], *, span: tuple[date
     path = Path(out) / STATE_FILE
     data = {
         "version": 1,
-        "updated": iso_utc(datetime.now(timezone.utc)),
+        "updated": iso_utc(datetime.now(UTC)),
         "last_span": [iso_utc(span[0]), iso_utc(span[1])] if span else None,
         "open": [f.to_dict() for f in sorted(open_findings.values(), key=lambda f: f.id)],
     }

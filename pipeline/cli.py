@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from .errors import FlowsleuthError, UsageError
 

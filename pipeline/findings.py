@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 Severity = Literal["low", "medium", "high", "critical"]
@@ -21,8 +21,8 @@ def severity_rank(severity: str) -> int:
 def iso_utc(ts: datetime) -> str:
     """ISO 8601 UTC with a ``Z``, second precision."""
     if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def finding_id(detector: str, entity: dict[str, str], window_start: str) -> str:
@@ -57,5 +57,5 @@ class Finding:
         return {"id": d.pop("id"), **d}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Finding":
+    def from_dict(cls, d: dict[str, Any]) -> Finding:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})

@@ -21,11 +21,12 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 
@@ -33,9 +34,22 @@ from .errors import FormatError, SourceError, UsageError
 from .lake import DEFAULT_LOCK_WAIT, DONE_STATUSES, BatchMember, LakeWriter, Ledger, ObjectEntry, lake_lock
 from .schema import REJECT_RAW_MAX, REJECTS_SCHEMA
 from .sources import (
-    DEFAULT_LATE_MARGIN, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DECOMPRESSED, KeyInfo, ObjectAccessError,
-    ObjectGoneError, ObjectRef, RetryMode, Skip, Source, TimeWindow, classify_key, decode_object, discover,
-    open_sources, parse_time,
+    DEFAULT_LATE_MARGIN,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_DECOMPRESSED,
+    KeyInfo,
+    ObjectAccessError,
+    ObjectGoneError,
+    ObjectRef,
+    RetryMode,
+    Skip,
+    Source,
+    TimeWindow,
+    classify_key,
+    decode_object,
+    discover,
+    open_sources,
+    parse_time,
 )  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -120,7 +134,7 @@ def _drop_null_columns(data: pa.Table) -> pa.Table:
     column still costs 4 bytes a row, about half the table's memory.
     """
     n = data.num_rows
-    keep = [name for name, col in zip(data.column_names, data.columns) if col.null_count < n]
+    keep = [name for name, col in zip(data.column_names, data.columns, strict=False) if col.null_count < n]
     return data.select(keep) if n and len(keep) < data.num_columns else data
 
 
@@ -261,7 +275,7 @@ def ingest(
     lake = Path(lake)
     summary = IngestSummary()
     with lake_lock(lake, wait=lock_wait):
-        ledger = Ledger(lake, run_id=f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
+        ledger = Ledger(lake, run_id=f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
         try:
             writer = LakeWriter(lake, ledger)
             recovery = writer.recover()

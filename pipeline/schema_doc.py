@@ -9,7 +9,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .schema import ALB_DERIVED, ALB_FIELDS, CONNECTION_DERIVED, CONNECTION_FIELDS, FLOW_DERIVED, FLOW_FIELDS, PROVENANCE
+from .schema import (
+    ALB_DERIVED,
+    ALB_FIELDS,
+    CONNECTION_DERIVED,
+    CONNECTION_FIELDS,
+    FLOW_DERIVED,
+    FLOW_FIELDS,
+    PROVENANCE,
+)
 
 BEGIN, END = "<!-- schema:begin -->", "<!-- schema:end -->"
 _TYPE = {"int": "BIGINT", "str": "VARCHAR", "float": "DOUBLE"}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import random
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 T0 = 1767261600  # 2026-01-01T10:00:00Z: a fixed start keeps fixtures deterministic
@@ -81,7 +82,7 @@ def make_env(seed: int = 0) -> Env:
     rng = random.Random(seed)
     style = rng.randrange(3)
     a = rng.randrange(0, 250)
-    vpc_cidr = [f"10.{a}.0.0/16", f"172.{16 + rng.randrange(16)}.0.0/16", f"192.168.0.0/16"][style]
+    vpc_cidr = [f"10.{a}.0.0/16", f"172.{16 + rng.randrange(16)}.0.0/16", "192.168.0.0/16"][style]
     net = ipaddress.ip_network(vpc_cidr)
     code = rng.choice(["use1", "euw2", "apse1", "usw2", "cac1"])
     region = {"use1": "us-east-1", "euw2": "eu-west-2", "apse1": "ap-southeast-1", "usw2": "us-west-2", "cac1": "ca-central-1"}[code]
@@ -261,9 +262,9 @@ def background(env: Env, *, hours: float = 3.0, start: int = T0, seed: int | Non
 
 
 def _iso(epoch: int) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def detect_on(lake_dir: Any, flows: list[dict[str, Any]], alb: list[dict[str, Any]] | None = None,

@@ -8,9 +8,10 @@ provenance defaults to a fake object URI with the row's position.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -19,7 +20,7 @@ from pipeline.schema import EVENT_TIME_COLUMN, TABLES
 
 
 def _ts_from_epoch(v: int | None) -> datetime | None:
-    return None if v is None else datetime.fromtimestamp(v, tz=timezone.utc)
+    return None if v is None else datetime.fromtimestamp(v, tz=UTC)
 
 
 def _ts_from_iso(v: str | None) -> datetime | None:

@@ -24,7 +24,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,7 @@ class SeaweedS3:
     endpoint: str = ""
     log_path: Path | None = None
 
-    def start(self, *, timeout: float = 60.0) -> "SeaweedS3":
+    def start(self, *, timeout: float = 60.0) -> SeaweedS3:
         base = free_port_block(8)
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
@@ -163,7 +163,7 @@ class FaultProxy:
     endpoint: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def start(self) -> "FaultProxy":
+    def start(self) -> FaultProxy:
         proxy = self
         host, port = self.upstream.removeprefix("http://").split(":")
 
@@ -248,7 +248,7 @@ def flow_lines(n: int, start: datetime, *, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     t0 = int(start.timestamp())
     out = []
-    for i in range(n):
+    for _i in range(n):
         s = t0 + rng.randrange(0, 240)
         out.append(
             f"2 123456789012 eni-{rng.randrange(16**8):08x} 10.0.{rng.randrange(256)}.{rng.randrange(256)} "
@@ -313,4 +313,4 @@ def put_local(root: Path, key: str, data: bytes) -> Path:
     return path
 
 
-T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)

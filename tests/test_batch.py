@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ from pipeline.cli import main
 from pipeline.errors import FlowsleuthError, UsageError
 from pipeline.findings import Finding
 
-T0 = datetime(2026, 1, 10, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 10, 10, 0, tzinfo=UTC)
 
 
 def _finding(minute: int, severity: str = "high", dst: str = "10.0.0.1") -> Finding:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from pipeline.cli import main
 
-T0 = datetime(2026, 1, 10, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 10, 10, 0, tzinfo=UTC)
 ACCOUNT, REGION = "123456789012", "us-east-1"
 HEADER = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
 BURST_DST = "10.9.9.9"

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import CONFORMANCE
 
 from pipeline.formats import parse_bytes, parse_lines_to_records
 from pipeline.schema import FLOW_DEFAULT_HEADER
-
-from conftest import CONFORMANCE
 
 _OTHER_FORMAT_WORDS = {
     "nlb_access_log": "Network Load Balancer",

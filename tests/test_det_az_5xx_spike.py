@@ -12,20 +12,20 @@ import ipaddress
 import random
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import REPO
 from lake_fixtures import make_lake
+
 from pipeline.db import open_lake
 from pipeline.topology.model import Interface, Subnet, Topology
 
 Row = dict[str, Any]
 QUERIES = REPO / "queries"
-T0 = datetime(2025, 3, 4, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 4, 8, 0, tzinfo=UTC)
 
 # ---------------------------------------------------------------------------------------
 # Shared environment (imported by the other test_det_* modules of this area)
@@ -67,11 +67,11 @@ class Env:
         subnets = [
             Subnet(subnet_id=s, cidr=str(c), az=self.azs[i], az_id=self.az_ids[i], vpc_id=self.vpc_id, role=role)
             for role, ids, cidrs in (("public", self.public_subnets, self.public_cidrs), ("private", self.private_subnets, self.private_cidrs))
-            for i, (s, c) in enumerate(zip(ids, cidrs))
+            for i, (s, c) in enumerate(zip(ids, cidrs, strict=False))
         ]
         ifaces = [
             Interface(interface_id=e, private_ip=ip, kind="alb", subnet_id=self.public_subnets[i], az=self.azs[i], az_id=self.az_ids[i])
-            for i, (ip, e) in enumerate(zip(self.node_ips, self.node_enis))
+            for i, (ip, e) in enumerate(zip(self.node_ips, self.node_enis, strict=False))
         ]
         ifaces += [
             Interface(interface_id=e, private_ip=ip, kind="instance", subnet_id=self.private_subnets[a], az=self.azs[a], az_id=self.az_ids[a], resource_id=i)
@@ -503,6 +503,7 @@ def scenario_lake(name: str, tmp_path_factory: pytest.TempPathFactory, *,
     import json
 
     from conftest import DATA_SAMPLES
+
     from pipeline.ingest import ingest
 
     src = DATA_SAMPLES / "scenarios" / name if name != "clean" else DATA_SAMPLES / "clean"

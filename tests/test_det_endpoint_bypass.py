@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 import pytest
-
 from test_det_az_5xx_spike import T0, Env, Traffic, background, endpoint_flow, make_env, run_detector
 
 DET = "endpoint_bypass"

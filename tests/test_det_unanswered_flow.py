@@ -6,7 +6,22 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from background import FIN, RST, SYN, SYN_ACK, Env, Host, Recorder, background, detect_on, eph, iso_minute, make_env, minute, public_ip
+from background import (
+    FIN,
+    RST,
+    SYN,
+    SYN_ACK,
+    Env,
+    Host,
+    Recorder,
+    background,
+    detect_on,
+    eph,
+    iso_minute,
+    make_env,
+    minute,
+    public_ip,
+)
 
 DET = "unanswered_flow"
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from test_det_az_5xx_spike import T0, Env, background, make_env, run_detector
 
 DET = "unexpected_status"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from lake_fixtures import make_lake
+
 from pipeline.cli import main
 from pipeline.db import open_lake
 from pipeline.detect import (
@@ -89,7 +89,7 @@ def test_load_and_run_builds_findings(tmp_path: Path, lake: Path) -> None:
     assert f.evidence["samples"][0] == {"source_uri": "s3://fixture-bucket/vpc_flow.log.gz", "source_line": 1}
     assert "5 REJECTs to 198.51.100.7:443 (min 3), ratio n/a {nope}" == f.summary
     assert f.evidence["runbook"][0].startswith("Look at 198.51.100.7 between 2026-01-01T00:00:00Z")
-    assert result.since == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert result.since == datetime(2026, 1, 1, tzinfo=UTC)
     json.dumps(f.to_dict())  # JSON-safe
 
 
@@ -110,7 +110,7 @@ def test_since_until_bound(tmp_path: Path, lake: Path) -> None:
     qdir = tmp_path / "q"
     write_detector(qdir)
     con = open_lake(lake)
-    later = datetime(2026, 1, 1, 0, 0, 3, tzinfo=timezone.utc)
+    later = datetime(2026, 1, 1, 0, 0, 3, tzinfo=UTC)
     result = run_detectors(con, queries_dir=qdir, since=later, infer_topology=False)
     assert result.findings == []  # only 2 REJECTs at or after 00:00:03
 

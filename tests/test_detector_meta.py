@@ -7,16 +7,16 @@ list, so an author sees all problems of all files in one run.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlglot
 import yaml
-
 from background import background, make_env, write_lake
 from lake_fixtures import make_lake
+
 from pipeline.db import open_lake
 from pipeline.detect import load_detectors, run_detectors, run_one
 from pipeline.detect.catalog import (
@@ -111,7 +111,7 @@ def test_entity_and_window_columns_in_output_on_empty_lake(tmp_path: Path) -> No
     """Run every detector's SQL on an empty lake: it must execute and expose its entity columns."""
     con = open_lake(make_lake(tmp_path / "lake"))
     register_views(con, None)
-    window = {"since": datetime(2026, 1, 1, tzinfo=timezone.utc), "until": datetime(2026, 1, 2, tzinfo=timezone.utc)}
+    window = {"since": datetime(2026, 1, 1, tzinfo=UTC), "until": datetime(2026, 1, 2, tzinfo=UTC)}
     offenders: list[str] = []
     for det in load_detectors():
         try:

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -62,7 +62,7 @@ def test_flow_round_trip(case: tuple[list[str], list[dict[str, Any]]]) -> None:
 
 ip_port = st.tuples(st.ip_addresses(), st.integers(0, 65535))
 times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)).map(
-    lambda d: d.replace(tzinfo=timezone.utc)
+    lambda d: d.replace(tzinfo=UTC)
 )
 
 
@@ -115,7 +115,7 @@ def test_alb_round_trip(cases: list[tuple[str, dict[str, Any], int]]) -> None:
     parsed = parse_bytes(data, "alb_access", source_uri="s3://b/k")
     assert parsed.rejects == []
     rows = parsed.data.to_pylist()
-    for row, (_, rec, _) in zip(rows, cases):
+    for row, (_, rec, _) in zip(rows, cases, strict=False):
         got = {k: row["lambda_error_reason" if k == "error_reason" else k] for k in rec}
         assert got == rec
 
@@ -149,7 +149,7 @@ def test_any_bytes_flow(data: bytes) -> None:
             parse_vpcflow_detailed(data, source_uri="s3://b/k", fast=False)
         except FormatError:
             return
-        raise AssertionError("only the fast path raised")
+        raise AssertionError("only the fast path raised") from None
     careful = parse_vpcflow_detailed(data, source_uri="s3://b/k", fast=False).parsed
     assert fast.lines_read == fast.data.num_rows + len(fast.rejects) + fast.header_lines
     assert fast.data.equals(careful.data) and fast.rejects == careful.rejects

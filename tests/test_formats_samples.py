@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from conftest import DATA_SAMPLES
 
@@ -24,7 +24,7 @@ def test_v2_default() -> None:
     assert (p.header_lines, p.data.num_rows, p.rejects) == (1, 5, [])
     rows = p.data.to_pylist()
     assert rows[0]["srcport"] == 20641 and rows[0]["dstport"] == 22 and rows[0]["bytes"] == 4249
-    assert rows[0]["start_time"] == datetime(2014, 12, 14, 4, 6, 50, tzinfo=timezone.utc)
+    assert rows[0]["start_time"] == datetime(2014, 12, 14, 4, 6, 50, tzinfo=UTC)
     assert [r["log_status"] for r in rows] == ["OK", "OK", "NODATA", "SKIPDATA", "OK"]
     assert rows[2]["srcaddr"] is None and rows[2]["packets"] is None and rows[2]["action"] is None
     assert rows[4]["account_id"] == "012345678901"  # leading zero kept: account-id is a string
@@ -60,7 +60,7 @@ def test_parquet_flow() -> None:
     rows = p.data.to_pylist()
     assert [r["source_line"] for r in rows] == [1, 2, 3]
     assert rows[1]["dstport"] == 3389 and rows[1]["action"] == "REJECT" and rows[2]["log_status"] == "NODATA"
-    assert rows[0]["end_time"] == datetime(2014, 12, 14, 4, 7, 50, tzinfo=timezone.utc)
+    assert rows[0]["end_time"] == datetime(2014, 12, 14, 4, 7, 50, tzinfo=UTC)
 
 
 def test_alb_oldest_shape() -> None:
@@ -80,7 +80,7 @@ def test_alb_newest_shape() -> None:
     assert first["user_agent"] == "Mozilla/5.0 \\x22evil\\x22 <script>"  # kept as logged
     assert first["transformed_uri"] == "/search?q=a%20b" and first["request_transform_status"] is None
     assert first["request_url"] == "https://www.example.com:443/search?q=a%20b"
-    assert first["event_time"] == datetime(2025, 6, 1, 10, 0, 0, 123456, tzinfo=timezone.utc)
+    assert first["event_time"] == datetime(2025, 6, 1, 10, 0, 0, 123456, tzinfo=UTC)
     assert second["request_verb"] is None and second["request_url"] == "http://www.example.com:80-"
     assert second["classification_reason"] == "UndefinedContentLengthSemantics"
     assert second["extra_fields"] == '198.51.100.4 "-" "-"' and p.extra_field_lines == 1

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from s3server import (
-    ADMIN_KEY, ADMIN_SECRET, READER_KEY, READER_SECRET, T0, Fault, FaultProxy, SeaweedS3, alb_key, alb_log_bytes,
-    flow_key, flow_log_bytes, moto_server,
+    ADMIN_KEY,
+    ADMIN_SECRET,
+    READER_KEY,
+    READER_SECRET,
+    T0,
+    Fault,
+    FaultProxy,
+    SeaweedS3,
+    alb_key,
+    alb_log_bytes,
+    flow_key,
+    flow_log_bytes,
+    moto_server,
 )  # fmt: skip
 
 from pipeline.db import open_lake

@@ -9,7 +9,7 @@ import csv
 import html
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ PAYLOADS = (
     '<a href="javascript:alert(1)">x</a>',
     "&lt;b&gt;",
 )
-T0 = datetime(2026, 1, 10, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 10, 10, 0, tzinfo=UTC)
 
 
 def _alb_time(ts: datetime) -> str:

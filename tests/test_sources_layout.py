@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from s3server import T0, alb_key, flow_key, put_local
@@ -70,7 +70,7 @@ def test_parse_time_assumes_utc_and_rejects_garbage() -> None:
     assert parse_time("2024-05-01T10:00", name="--since") == T0
     assert parse_time("2024-05-01T12:00+02:00", name="--since") == T0
     assert parse_time("2024-05-01T10:00:00Z", name="--since") == T0
-    assert parse_time("2024-05-01", name="--since") == datetime(2024, 5, 1, tzinfo=timezone.utc)
+    assert parse_time("2024-05-01", name="--since") == datetime(2024, 5, 1, tzinfo=UTC)
     with pytest.raises(UsageError, match="--until"):
         parse_time("yesterday", name="--until")
     with pytest.raises(UsageError):

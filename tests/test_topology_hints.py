@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from test_topology_model import LB, example_topology
+
 from pipeline.findings import Finding
 from pipeline.topology.hints import config_hints
 from pipeline.topology.model import Topology
 from pipeline.topology.nacl import decide, decide_range
-from test_topology_model import LB, example_topology
 
 
 def finding(detector: str, **entity: str) -> Finding:

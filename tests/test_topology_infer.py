@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 from lake_fixtures import make_lake
+
 from pipeline.db import open_lake
 from pipeline.topology.infer import infer_from_lake
 from pipeline.topology.model import Topology
@@ -166,12 +167,12 @@ def test_interface_endpoint_by_https_only_service(tmp_path: Path) -> None:
 
 
 def test_time_window_limits_the_records_read(tmp_path: Path) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     early = flow("eni-early", "10.0.3.3", "203.0.113.9", instance_id="i-early", **ALB_A)
     late = flow("eni-late", "10.0.3.4", "203.0.113.9", instance_id="i-late", start=T0 + 7200, end=T0 + 7260, **ALB_A)
     con = open_lake(make_lake(tmp_path / "lake", vpc_flow=[early, late]), threads=1, memory_limit="1GB")
-    cut = datetime.fromtimestamp(T0 + 3600, tz=timezone.utc)
+    cut = datetime.fromtimestamp(T0 + 3600, tz=UTC)
     assert [i.interface_id for i in infer_from_lake(con, since=cut).interfaces] == ["eni-late"]
     assert [i.interface_id for i in infer_from_lake(con, until=cut).interfaces] == ["eni-early"]
     assert len(infer_from_lake(con).interfaces) == 2

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from test_topology_model import LB, example_topology
+
 from pipeline.findings import Finding
 from pipeline.topology.lookup import Resolver, enrich_finding, parse_ip
 from pipeline.topology.model import Interface, Topology
-from test_topology_model import LB, example_topology
 
 
 def test_address_resolves_private_public_and_v6() -> None:

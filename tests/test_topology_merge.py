@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_topology_model import LB, example_topology
 
 from pipeline.errors import UsageError
 from pipeline.topology.lookup import Resolver
 from pipeline.topology.merge import merge
 from pipeline.topology.model import Interface, LoadBalancer, Subnet, Topology
 from pipeline.topology.snapshots import load_snapshots, save_snapshot
-from test_topology_model import LB, example_topology
 
 
 def logs_topology() -> Topology:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import DATA_SAMPLES
+
 from pipeline.db import open_lake
 from pipeline.findings import Finding
 from pipeline.ingest import ingest

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from lake_fixtures import make_lake
+from test_topology_infer import alb, network_rows
+from test_topology_model import example_topology
+
 from pipeline.cli import main
 from pipeline.db import connect, open_lake
 from pipeline.topology.model import Topology
@@ -19,8 +21,6 @@ from pipeline.topology.views import (
     register_topology_views,
     write_topology_to_lake,
 )
-from test_topology_infer import alb, network_rows
-from test_topology_model import example_topology
 
 
 def _cols(con, table: str) -> list[str]:  # type: ignore[no-untyped-def]

@@ -12,8 +12,9 @@ import gzip
 import io
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from ..errors import FlowsleuthError, UsageError
 from ..formats import FORMATS, parse_lines_to_records

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import math
 import string
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ..errors import DetectorError
 from ..findings import SEVERITIES, Finding, iso_utc

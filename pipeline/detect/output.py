@@ -11,9 +11,9 @@ import json
 import logging
 import os
 import tempfile
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable
 
 from ..errors import LakeError
 from ..findings import Finding
@@ -75,7 +75,7 @@ def write_lake_findings(findings: Iterable[Finding], lake: str | Path, *, run_at
             _atomic_write(old, "\n".join(kept) + "\n")
     if not records:
         return None
-    stamp = (run_at or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = (run_at or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     path = folder / f"run-{stamp}.jsonl"
     _atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     return path

@@ -7,8 +7,9 @@ the parameter's name instead of silently changing what a detector finds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import UsageError
 
@@ -92,7 +93,7 @@ def parse_param_args(items: Sequence[str]) -> dict[str, dict[str, str]]:
     return out
 
 
-def resolve_params(detectors: Sequence["Detector"], overrides: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+def resolve_params(detectors: Sequence[Detector], overrides: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
     """Per detector id, the values to bind: defaults updated with checked overrides.
 
     String overrides are parsed with the declared type; typed values are checked. Unknown

@@ -13,8 +13,8 @@ from a file or inferred from the logs).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 
 import duckdb
 
@@ -58,7 +58,7 @@ def column_counts(
             {"since": since, "until": until},
         ).fetchall()
         values = list(rows[0]) if rows else [0] * (len(ordered) + 1)
-        counts[table] = {"*": int(values[0]), **{c: int(v) for c, v in zip(ordered, values[1:])}}
+        counts[table] = {"*": int(values[0]), **{c: int(v) for c, v in zip(ordered, values[1:], strict=False)}}
     return counts
 
 

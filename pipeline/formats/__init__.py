@@ -16,7 +16,7 @@ verb). What is accepted and rejected, and why: docs/formats.md.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import UsageError
 from .alb import parse_alb

@@ -8,8 +8,8 @@ exponent notation (not ``inf``/``nan``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import polars as pl
 
@@ -84,13 +84,13 @@ def type_rows(
     bad_value = [
         pl.col(n.column).is_not_null() & (pl.col(n.column) != "-") & pl.col(typed[n.column]).is_null() for n in numeric
     ]
-    all_checks = list(checks) + [(b, _bad_reason(n)) for b, n in zip(bad_value, numeric)]
+    all_checks = list(checks) + [(b, _bad_reason(n)) for b, n in zip(bad_value, numeric, strict=False)]
     rejects: list[tuple[int, str]] = []
     if all_checks:
         flag = frame.select(pl.any_horizontal([c for c, _ in all_checks]).fill_null(False)).to_series()
         if flag.any():
             bad = frame.filter(flag).select(pl.col("source_line"), first_reason(all_checks).alias("__reason"))
-            rejects = list(zip(bad.get_column("source_line").to_list(), bad.get_column("__reason").to_list()))
+            rejects = list(zip(bad.get_column("source_line").to_list(), bad.get_column("__reason").to_list(), strict=False))
             frame = frame.filter(~flag)
     frame = frame.with_columns(
         [pl.col(t).alias(c) for c, t in typed.items()] + dash_to_null([s for s in strings if s in frame.columns])

@@ -7,7 +7,7 @@ text object delivered to S3. Fields are mapped by name, never by position.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import FormatError, UnknownHeaderError
 from ..schema import FLOW_BY_AWS

@@ -37,7 +37,7 @@ def parse_flow_parquet(data: bytes, *, source_uri: str) -> ParsedObject:
         )
     rows = table.num_rows
     columns: dict[str, pa.Array] = {}
-    for name, col in zip(names, table.columns):
+    for name, col in zip(names, table.columns, strict=False):
         target = FLOW_BY_COLUMN[name].arrow_type
         try:
             columns[name] = col.cast(target)

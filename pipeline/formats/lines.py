@@ -100,7 +100,7 @@ def select_lines(
     pieces: list[bytes | memoryview] = []
     stand_in = None if filler is None else (filler + "\n").encode()
     pos = 0
-    for start, end in zip((ends - sizes).gather(drop).to_list(), ends.gather(drop).to_list()):
+    for start, end in zip((ends - sizes).gather(drop).to_list(), ends.gather(drop).to_list(), strict=False):
         pieces.append(view[pos:start])
         if stand_in is not None:
             pieces.append(stand_in)

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import polars as pl
 
@@ -54,7 +54,7 @@ class Layout:
     quoted: frozenset[int] = frozenset()  # positions AWS always quotes
     unquoted: frozenset[int] = frozenset()  # positions AWS never quotes
     anchored: AnchoredSplit | None = None
-    foreign: Callable[[str], "str | None"] | None = None  # names another log format a line belongs to
+    foreign: Callable[[str], str | None] | None = None  # names another log format a line belongs to
 
     @property
     def width(self) -> int:
@@ -175,8 +175,8 @@ def _careful_rows(lines: list[tuple[int, str]], layout: Layout) -> tuple[pl.Data
         else:
             extras.append(None)
     cols = [layout.column(i) for i in range(width)]
-    values = list(zip(*rows)) if rows else [() for _ in cols]
-    frame = pl.DataFrame({c: pl.Series(c, v, dtype=pl.String) for c, v in zip(cols, values)}).with_columns(
+    values = list(zip(*rows, strict=False)) if rows else [() for _ in cols]
+    frame = pl.DataFrame({c: pl.Series(c, v, dtype=pl.String) for c, v in zip(cols, values, strict=False)}).with_columns(
         pl.Series(EXTRA, extras, dtype=pl.String),
         pl.Series(NFIELDS, counts, dtype=pl.Int32),
         pl.Series("source_line", numbers, dtype=pl.Int64),
@@ -259,7 +259,7 @@ def tokenize_object(data: bytes, layout: Layout, *, fast: bool = True) -> Tokeni
             rejects: list[Reject] = []
             if not every:
                 odd = ~ok
-                bad = list(zip(pl.int_range(1, lines.len() + 1, dtype=pl.Int64, eager=True).filter(odd).to_list(), lines.filter(odd).to_list()))
+                bad = list(zip(pl.int_range(1, lines.len() + 1, dtype=pl.Int64, eager=True).filter(odd).to_list(), lines.filter(odd).to_list(), strict=False))
                 careful, rejects = _careful_rows(bad, layout)
                 frame = frame.merge_sorted(careful, key="source_line")  # both in line order
             return Tokenized(frame=frame, rejects=rejects, lines_read=lines_read, raw_lines=lines)

@@ -7,7 +7,8 @@ only the fields the line carried; a rejected line gives ``{"error": reason, "lin
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from ..errors import UsageError
 from ..schema import ALB_BY_AWS, ALB_LOG_ORDER, CONNECTION_FIELDS, FLOW_BY_AWS
@@ -35,7 +36,7 @@ _CONNECTION_KEYS = [[(f.aws, f.column)] for f in CONNECTION_FIELDS]
 
 def _keyed(rows: list[dict[str, Any]], counts: list[int], keys: list[list[tuple[str, str]]]) -> list[dict[str, Any]]:
     out = []
-    for row, n in zip(rows, counts):
+    for row, n in zip(rows, counts, strict=False):
         rec = {aws: row[col] for pos in keys[: min(n, len(keys))] for aws, col in pos}
         if row.get("extra_fields") is not None:
             rec["extra_fields"] = row["extra_fields"]

@@ -25,8 +25,8 @@ Invalid UTF-8 becomes U+FFFD: kept in string fields, a reject in integer fields.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import polars as pl
@@ -117,7 +117,7 @@ _BLOCK = 1 << 20  # bytes per block of the clean-body check
 
 def _schema(names: Sequence[str], columns: list[str], *, ints: bool) -> dict[str, pl.DataType]:
     return {
-        c: (pl.Int64 if ints and FLOW_BY_AWS[n].kind == "int" else pl.String) for n, c in zip(names, columns)
+        c: (pl.Int64 if ints and FLOW_BY_AWS[n].kind == "int" else pl.String) for n, c in zip(names, columns, strict=False)
     }  # fmt: skip
 
 
@@ -222,7 +222,7 @@ def _fast_parse(
         ok = ok & ~lines.str.contains("[\t\r]")
     n_ok = int(ok.sum())
     odd_idx = (~ok).arg_true()
-    odd = list(zip(numbers.gather(odd_idx).to_list(), lines.gather(odd_idx).to_list()))
+    odd = list(zip(numbers.gather(odd_idx).to_list(), lines.gather(odd_idx).to_list(), strict=False))
     careful, skipped, rejects = _careful_frame(odd, columns, header_text)
     fields = [FLOW_BY_AWS[m] for m in names]
     careful, type_bad = type_rows(careful, numeric_fields(fields, columns), strings=[f.column for f in fields if f.kind == "str"])
@@ -325,8 +325,8 @@ def _careful_frame(
             rejects.append(make_reject(no, "empty line", line))
         else:
             rejects.append(make_reject(no, f"line has {len(tokens)} fields but the header names {width}", line))
-    values = list(zip(*rows)) if rows else [() for _ in columns]
-    frame = pl.DataFrame({c: pl.Series(c, v, dtype=pl.String) for c, v in zip(columns, values)})
+    values = list(zip(*rows, strict=False)) if rows else [() for _ in columns]
+    frame = pl.DataFrame({c: pl.Series(c, v, dtype=pl.String) for c, v in zip(columns, values, strict=False)})
     frame = frame.with_columns(pl.Series("source_line", numbers, dtype=pl.Int64))
     return frame, skipped, rejects
 

@@ -9,7 +9,7 @@ formatted from timestamps, never taken from log or key text.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -51,7 +51,7 @@ def split_partitions(table_name: str, data: pa.Table, fallback: pa.Array) -> lis
     uniques = sorted(pc.unique(hours).to_pylist())
     out = []
     for h in uniques:
-        start = datetime.fromtimestamp(h * 3600, tz=timezone.utc)
+        start = datetime.fromtimestamp(h * 3600, tz=UTC)
         part = data if len(uniques) == 1 else data.filter(pc.equal(hours, h))
         out.append((start.strftime("%Y-%m-%d"), start.strftime("%H"), part))
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -275,7 +275,7 @@ def render_html(
         _finding_html(con, f, dets.get(f.detector), figs, topology, chart=i < MAX_FINDING_CHARTS, overrides=(params or {}).get(f.detector))
         for i, f in enumerate(ranked)
     )
-    generated = iso_utc(datetime.now(timezone.utc))
+    generated = iso_utc(datetime.now(UTC))
     body = (
         f"<main><h1>{h(title)}</h1><p class='muted'>Generated {h(generated)} by flowsleuth. All times UTC.</p>"
         + _summary_html(findings, span, counts, s.plain_dict(ingest_summary), [str(n) for n in detect_notes or []], q.gap_records(con))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -41,7 +41,7 @@ class Span:
 def parse_iso(value: str) -> datetime:
     """ISO 8601 (``Z`` or offset) to an aware UTC datetime."""
     ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def bucket_seconds(span: Span, *, max_buckets: int = 120) -> int:
@@ -83,7 +83,7 @@ def lake_span(con: duckdb.DuckDBPyConnection) -> Span | None:
             hi = row[1] if hi is None else max(hi, row[1])
     if lo is None or hi is None:
         return None
-    return Span(lo.astimezone(timezone.utc), (hi + timedelta(seconds=1)).astimezone(timezone.utc))
+    return Span(lo.astimezone(UTC), (hi + timedelta(seconds=1)).astimezone(UTC))
 
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

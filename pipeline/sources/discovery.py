@@ -9,8 +9,8 @@ logs lists a few folders, not the bucket.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 from .layout import prefix_level, split_awslogs
 from .objects import Lister, ObjectRef
@@ -37,12 +37,12 @@ def folder_span(rest: tuple[str, ...], hive: bool) -> tuple[datetime, datetime] 
         return None
     try:
         if len(vals) == 1:
-            return datetime(vals[0], 1, 1, tzinfo=timezone.utc), datetime(vals[0] + 1, 1, 1, tzinfo=timezone.utc)
+            return datetime(vals[0], 1, 1, tzinfo=UTC), datetime(vals[0] + 1, 1, 1, tzinfo=UTC)
         if len(vals) == 2:
             y, m = vals
-            end = datetime(y + 1, 1, 1, tzinfo=timezone.utc) if m == 12 else datetime(y, m + 1, 1, tzinfo=timezone.utc)
-            return datetime(y, m, 1, tzinfo=timezone.utc), end
-        start = datetime(vals[0], vals[1], vals[2], vals[3] if len(vals) > 3 else 0, tzinfo=timezone.utc)
+            end = datetime(y + 1, 1, 1, tzinfo=UTC) if m == 12 else datetime(y, m + 1, 1, tzinfo=UTC)
+            return datetime(y, m, 1, tzinfo=UTC), end
+        start = datetime(vals[0], vals[1], vals[2], vals[3] if len(vals) > 3 else 0, tzinfo=UTC)
     except ValueError:
         return None
     return start, start + (timedelta(hours=1) if len(vals) > 3 else timedelta(days=1))

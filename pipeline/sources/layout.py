@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from ..formats import TableName
@@ -81,7 +81,7 @@ class PrefixLevel:
 
 
 def _stamp(text: str) -> datetime:
-    return datetime.strptime(text, "%Y%m%dT%H%MZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
 
 
 def _normalise_ip(ip: str) -> str | None:
@@ -130,7 +130,7 @@ def _folder_date(rest: list[str], hive: bool) -> tuple[datetime, bool] | None:
     if hive:
         names = ("year=", "month=", "day=", "hour=")
         vals = []
-        for seg, name in zip(rest, names):
+        for seg, name in zip(rest, names, strict=False):
             if not seg.startswith(name):
                 return None
             vals.append(seg[len(name) :])
@@ -141,7 +141,7 @@ def _folder_date(rest: list[str], hive: bool) -> tuple[datetime, bool] | None:
     try:
         y, m, d = int(vals[0]), int(vals[1]), int(vals[2])
         h = int(vals[3]) if len(vals) == 4 else 0
-        return datetime(y, m, d, h, tzinfo=timezone.utc), len(vals) == 4
+        return datetime(y, m, d, h, tzinfo=UTC), len(vals) == 4
     except ValueError:
         return None
 

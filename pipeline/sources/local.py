@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import SourceError, UsageError
 from .objects import Counters, Fetched, ObjectAccessError, ObjectGoneError, ObjectRef
@@ -48,7 +48,7 @@ class LocalSource:
             key=key,
             etag=_etag(st),
             size=st.st_size,
-            last_modified=datetime.fromtimestamp(st.st_mtime, timezone.utc),
+            last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
         )
 
     def list_dir(self, prefix: str) -> tuple[list[ObjectRef], list[str]]:
@@ -90,4 +90,4 @@ class LocalSource:
             raise ObjectAccessError(f"permission denied reading {ref.uri}", uri=ref.uri) from None
         except OSError as e:
             raise SourceError(f"{ref.uri}: {e.strerror}", uri=ref.uri, transient=True) from None
-        return Fetched(data=data, etag=_etag(st), last_modified=datetime.fromtimestamp(st.st_mtime, timezone.utc))
+        return Fetched(data=data, etag=_etag(st), last_modified=datetime.fromtimestamp(st.st_mtime, UTC))

@@ -17,8 +17,9 @@ import os
 import random
 import re
 import time
-from datetime import datetime, timezone
-from typing import Any, Iterator, Literal
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from ..errors import SourceError, UsageError
 from .objects import Counters, Fetched, ObjectAccessError, ObjectGoneError, ObjectRef
@@ -109,7 +110,7 @@ class S3Source:
             key=key,
             etag=str(item.get("ETag", "")).strip('"'),
             size=int(item.get("Size", 0)),
-            last_modified=item.get("LastModified") or datetime.fromtimestamp(0, timezone.utc),
+            last_modified=item.get("LastModified") or datetime.fromtimestamp(0, UTC),
         )
 
     def _pages(self, **kwargs: Any) -> Iterator[dict[str, Any]]:

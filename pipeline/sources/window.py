@@ -14,7 +14,7 @@ few in-window events is only missed if it arrived later than the late margin.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from ..errors import UsageError
 
@@ -39,8 +39,8 @@ def parse_time(value: str | datetime | None, *, name: str) -> datetime | None:
                 f"{name} {value!r} is not an ISO 8601 time; use e.g. 2024-05-01 or 2024-05-01T10:00:00Z"
             ) from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class TimeWindow:
         return self.keeps_span(hour_start, hour_start + timedelta(hours=1))
 
     def keeps_day(self, day: date) -> bool:
-        start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
         return self.keeps_span(start, start + timedelta(days=1))
 
     def keeps_span(self, start: datetime, end: datetime) -> bool:

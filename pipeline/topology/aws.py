@@ -10,11 +10,23 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from ..errors import FlowsleuthError, SourceError, UsageError
-from .model import Endpoint, Interface, InterfaceKind, LoadBalancer, Nacl, NaclEntry, Route, RouteTable, Subnet, Topology
+from .model import (
+    Endpoint,
+    Interface,
+    InterfaceKind,
+    LoadBalancer,
+    Nacl,
+    NaclEntry,
+    Route,
+    RouteTable,
+    Subnet,
+    Topology,
+)
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +224,7 @@ def read_from_aws(
     if not region:
         raise UsageError("--region is required to read the topology from AWS")
     ec2 = client or _make_client(region=region, profile=profile, endpoint_url=endpoint_url)
-    taken_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    taken_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     vf = [{"Name": "vpc-id", "Values": list(vpc_ids)}] if vpc_ids else []
     topo = Topology(taken_at=taken_at, source="api", region=region)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..findings import Finding
 from .lookup import Resolver, parse_ip

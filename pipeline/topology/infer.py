@@ -68,7 +68,7 @@ def _col(cols: set[str], name: str) -> str:
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     cur = con.execute(sql, params) if params else con.execute(sql)
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
 
 
 def _flow_base(cols: set[str]) -> str:

@@ -127,7 +127,7 @@ class Topology:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Topology":
+    def from_dict(cls, d: dict[str, Any]) -> Topology:
         def build(klass: type, item: dict[str, Any]) -> Any:
             names = {f.name for f in fields(klass)}
             return klass(**{k: v for k, v in item.items() if k in names})
@@ -153,7 +153,7 @@ class Topology:
         return topo
 
     @classmethod
-    def load(cls, path: str | Path) -> "Topology":
+    def load(cls, path: str | Path) -> Topology:
         p = Path(path)
         try:
             data = json.loads(p.read_text())

@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import UsageError
@@ -42,7 +42,7 @@ def write_atomic(topology: Topology, path: str | Path) -> Path:
 
 def save_snapshot(topology: Topology, directory: str | Path) -> Path:
     """Keep a copy as ``DIR/topology-<taken_at>.json`` (UTC, e.g. 20261126T021500Z)."""
-    taken = topology.taken_at or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    taken = topology.taken_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     stamp = _STAMP_RE.sub("", taken)
     return write_atomic(topology, Path(directory) / f"topology-{stamp}.json")
 

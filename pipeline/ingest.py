@@ -26,12 +26,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
 from .errors import FormatError, SourceError, UsageError
-from .lake import DEFAULT_LOCK_WAIT, DONE_STATUSES, BatchMember, LakeWriter, Ledger, ObjectEntry, lake_lock
+from .lake import DEFAULT_LOCK_WAIT, DONE_STATUSES, BatchMember, LakeWriter, Ledger, ObjectEntry, StagedBatch, lake_lock
 from .schema import REJECT_RAW_MAX, REJECTS_SCHEMA
 from .sources import (
     DEFAULT_LATE_MARGIN,
@@ -110,6 +110,16 @@ class IngestSummary:
         d["mb_per_s"] = round(self.mb_per_s, 2)
         d["rows_per_s"] = round(self.rows_per_s)
         return d
+
+
+class ProgressSink(Protocol):
+    """Receives progress from ``ingest`` (on its calling thread); e.g. a terminal progress bar."""
+
+    def listed(self, size: int) -> None:
+        """One more object to fetch, ``size`` bytes as listed."""
+
+    def taken(self, lines: int, size: int) -> None:
+        """One object fetched and parsed (or failed): its lines and bytes."""
 
 
 @dataclass
@@ -255,6 +265,7 @@ def ingest(
     batch_objects: int = DEFAULT_BATCH_OBJECTS,
     late_margin: timedelta = DEFAULT_LATE_MARGIN,
     lock_wait: float = DEFAULT_LOCK_WAIT,
+    sink: ProgressSink | None = None,
 ) -> IngestSummary:
     """Ingest every new or changed log object under ``sources`` into ``lake``; see the module docstring."""
     started = time.monotonic()
@@ -281,7 +292,7 @@ def ingest(
             recovery = writer.recover()
             summary.recovered_files = recovery.temp_removed + recovery.orphans_removed
             ledger.start_run()
-            _run(srcs, window, ledger, writer, summary, n_workers, max_object_size, batch_rows, batch_objects, progress)
+            _run(srcs, window, ledger, writer, summary, n_workers, max_object_size, batch_rows, batch_objects, progress, sink)
             writer.close()
             for s in srcs:
                 summary.retries += s.counters.retries
@@ -310,10 +321,38 @@ def _run(
     batch_rows: int,
     batch_objects: int,
     progress: bool,
+    sink: ProgressSink | None = None,
 ) -> None:
     skipped: list[ObjectEntry] = []
     batch: list[BatchMember] = []
     batch_rows_now = 0
+    # One batch at a time is encoded and written on the stage thread (pyarrow releases the
+    # GIL) while the next one is parsed; the ledger stays on this thread, and a batch is
+    # published only after the one before it, so commits happen in listing order.
+    stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-stage")
+    pending: list[tuple[Future[StagedBatch], int]] = []
+
+    def settle() -> None:
+        """Publish the batch being staged (waits for it)."""
+        if not pending:
+            return
+        future, rows = pending.pop()
+        staged = future.result()
+        result = writer.publish(staged)
+        summary.files_written += result.files_added
+        summary.files_removed += result.files_removed
+        summary.bytes_written += result.bytes_written
+        summary.objects_replaced += result.replaced_objects
+        if result.min_event_time is not None:
+            lo = result.min_event_time
+            summary.min_event_time = lo if summary.min_event_time is None else min(summary.min_event_time, lo)
+        if result.max_event_time is not None:
+            hi = result.max_event_time
+            summary.max_event_time = hi if summary.max_event_time is None else max(summary.max_event_time, hi)
+        (log.info if progress else log.debug)(
+            "committed %d objects (%d rows); %d objects, %d rows so far",
+            len(staged.members), rows, summary.objects_done + summary.objects_empty, summary.rows,
+        )  # fmt: skip
 
     def flush() -> None:
         nonlocal batch, batch_rows_now
@@ -322,29 +361,18 @@ def _run(
             skipped.clear()
         if not batch:
             return
-        result = writer.commit(batch)
-        summary.files_written += result.files_added
-        summary.files_removed += result.files_removed
-        summary.bytes_written += result.bytes_written
-        summary.objects_replaced += result.replaced_objects
-        for t, lo in ((result.min_event_time, True), (result.max_event_time, False)):
-            if t is None:
-                continue
-            if lo:
-                summary.min_event_time = t if summary.min_event_time is None else min(summary.min_event_time, t)
-            else:
-                summary.max_event_time = t if summary.max_event_time is None else max(summary.max_event_time, t)
-        (log.info if progress else log.debug)(
-            "committed %d objects (%d rows); %d objects, %d rows so far",
-            len(batch), batch_rows_now, summary.objects_done + summary.objects_empty, summary.rows,
-        )  # fmt: skip
+        settle()
+        members, rows = batch, batch_rows_now
         batch, batch_rows_now = [], 0
+        pending.append((stager.submit(writer.stage, members, writer.holding(members)), rows))
 
     def take(out: _Outcome) -> None:
         nonlocal batch_rows_now
         summary.bytes_downloaded += out.bytes_in
         summary.bytes_decompressed += out.bytes_out
         ref = out.ref
+        if sink is not None:
+            sink.taken(out.lines, out.bytes_in or ref.size)
         entry = ObjectEntry(
             uri=ref.uri, bucket=ref.bucket, key=ref.key, etag=out.etag, size=out.bytes_in or ref.size,
             last_modified=out.last_modified, status=out.status, table_name=out.info.table, lines=out.lines,
@@ -384,6 +412,8 @@ def _run(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         try:
             for source, ref, info in _candidates(sources, window, ledger, summary, skipped):
+                if sink is not None:
+                    sink.listed(ref.size)
                 in_flight.append(pool.submit(_fetch_and_parse, source, ref, info, max_object_size))
                 while len(in_flight) >= workers + _PARSE_SLOTS_N:
                     take(in_flight.popleft().result())
@@ -393,7 +423,14 @@ def _run(
             while in_flight:
                 take(in_flight.popleft().result())
             flush()
+            settle()
         finally:
             for f in in_flight:
                 f.cancel()
+            for future, _ in pending:  # an error above: the staged batch is not published
+                try:
+                    writer.discard(future.result())
+                except Exception:  # noqa: BLE001 - staging failed too; it cleaned up after itself
+                    pass
+            stager.shutdown()
 

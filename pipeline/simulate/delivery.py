@@ -177,7 +177,7 @@ def write_flow_logs(env: Env, flows: pl.DataFrame, out: Path, *, until: int | No
             batch = df.slice(lo, hi - lo).with_columns(pl.lit(table[c]).gather(pl.col("_iface")).alias(c) for c in attrs)
             if fl.file_format == "parquet":
                 for (slot,), part in batch.group_by(["_slot"], maintain_order=True):
-                    _write(out / flow_object_key(env, fl, int(slot)), _parquet_object(part, fl), compact, raw=True)  # type: ignore[call-overload]
+                    _write(out / flow_object_key(env, fl, int(slot)), _parquet_object(part, fl), compact, raw=True)
                 continue
             parts: list[str | pl.Expr] = []
             for name in fl.fields:

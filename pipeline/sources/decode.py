@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import zlib
 
-from isal import igzip
+from isal import igzip, isal_zlib
 
 from ..errors import FormatError
 
@@ -30,7 +30,7 @@ def gunzip(data: bytes, *, max_size: int = DEFAULT_MAX_DECOMPRESSED, source_uri:
             out = f.read(max_size + 1)
     except EOFError:
         raise FormatError("truncated gzip: the object ends before the end of its last member", source_uri=source_uri) from None
-    except (OSError, zlib.error, ValueError) as e:
+    except (OSError, zlib.error, isal_zlib.IsalError, ValueError) as e:  # IsalError: an invalid deflate block
         raise FormatError(f"corrupt gzip: {e}", source_uri=source_uri) from None
     if len(out) > max_size:
         raise FormatError(

@@ -258,9 +258,7 @@ def ingest(
 ) -> IngestSummary:
     """Ingest every new or changed log object under ``sources`` into ``lake``; see the module docstring."""
     started = time.monotonic()
-    if isinstance(sources, (str, Path)):
-        sources = [sources]
-    specs = [str(s) for s in sources]
+    specs = [str(sources)] if isinstance(sources, (str, Path)) else [str(s) for s in sources]
     window = TimeWindow(parse_time(since, name="--since"), parse_time(until, name="--until"), late_margin)
     remote = any(s.startswith("s3://") for s in specs)
     n_workers = workers if workers is not None else DEFAULT_WORKERS if remote else 2 * (os.cpu_count() or 1)

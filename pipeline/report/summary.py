@@ -65,7 +65,7 @@ def plain_dict(obj: Any) -> dict[str, Any]:
     return {k: v for k, v in vars(obj).items() if not k.startswith("_")}
 
 
-class _Keep(dict):  # type: ignore[type-arg]
+class _Keep(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
 
@@ -83,7 +83,7 @@ def fill_template(template: str, finding: Finding, params: dict[str, Any] | None
 
 def detector_info(detectors: list[Any] | None) -> dict[str, Any]:
     """Detector objects (from ``pipeline.detect.load_detectors``) by id."""
-    return {getattr(d, "id", None): d for d in detectors or [] if getattr(d, "id", None)}
+    return {str(d.id): d for d in detectors or [] if getattr(d, "id", None)}
 
 
 def param_rows(detector: Any) -> list[tuple[str, str, str, str]]:

@@ -208,7 +208,7 @@ def build_env(seed: int, *, targets_per_az: int | None = None, **overrides: obje
     pub_base, app_base = (int(x) for x in rng.choice(np.array([0, 10, 32, 100, 128, 200]), 2, replace=False))
     v6 = f"2600:1f{int(rng.integers(16, 32)):02x}:{_hex(rng, 4)}:{_hex(rng, 2)}"
 
-    def sub(net: ipaddress.IPv4Network, third: int, az: int, role: str, vpc: str) -> SubnetInfo:
+    def sub(net: ipaddress.IPv4Network | ipaddress.IPv6Network, third: int, az: int, role: str, vpc: str) -> SubnetInfo:
         cidr = str(ipaddress.ip_network(f"{net.network_address + third * 256}/24"))
         return SubnetInfo(_rid(rng, "subnet"), cidr, az, role, vpc)
 

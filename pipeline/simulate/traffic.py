@@ -381,7 +381,7 @@ class Traffic:
         t, inst = periodic(rng, ENDPOINT_CALL_EVERY_S, self.t0, self.t1, T)
         n = len(t)
         # each instance uses the endpoint ENI in its own subnet (private DNS resolves per AZ)
-        by_subnet = {}
+        by_subnet: dict[int, list[int]] = {}
         for i, h in enumerate(e.endpoint_enis):
             by_subnet.setdefault(e.app_subnets.index(h.subnet), []).append(i)
         choice = np.array([by_subnet[int(s)][0] for s in self.target_subnet])[inst] if n else np.zeros(0, dtype=np.int64)

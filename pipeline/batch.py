@@ -25,11 +25,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import FlowsleuthError, UsageError
 from .findings import SEVERITIES, Finding, iso_utc, severity_rank
 from .incidents import Incident, correlate
+
+if TYPE_CHECKING:
+    from .ingest import IngestSummary
 
 log = logging.getLogger(__name__)
 
@@ -319,15 +322,6 @@ def run_lock(out: Path) -> Iterator[None]:
         fh.close()
 
 
-def _first(obj: Any, *names: str, default: Any = None) -> Any:
-    """The first attribute of ``obj`` (dataclass or dict) among ``names`` that is set."""
-    for n in names:
-        v = obj.get(n) if isinstance(obj, dict) else getattr(obj, n, None)
-        if v is not None:
-            return v
-    return default
-
-
 @dataclass
 class RunResult:
     """What one run did, for the CLI's summary line and for tests."""
@@ -358,16 +352,15 @@ class RunResult:
         )
 
 
-def detection_span(cfg: RunConfig, ingest_summary: Any) -> tuple[datetime | None, datetime | None] | None:
+def detection_span(cfg: RunConfig, ingest_summary: IngestSummary) -> tuple[datetime | None, datetime | None] | None:
     """What to detect over, or None to skip detection (nothing new and no explicit window).
 
     Explicit since/until win; otherwise the ingested event-time span, widened back by the
     lookback. A None end (explicit ``--since`` alone, nothing new) means "the lake's edge".
     """
-    lo = _first(ingest_summary, "min_event_time")
-    hi = _first(ingest_summary, "max_event_time")
-    since = cfg.since or (parse_time(lo) - cfg.lookback if lo is not None else None)
-    until = cfg.until or (parse_time(hi) + timedelta(seconds=1) if hi is not None else None)
+    lo, hi = ingest_summary.min_event_time, ingest_summary.max_event_time
+    since = cfg.since or (lo - cfg.lookback if lo is not None else None)
+    until = cfg.until or (hi + timedelta(seconds=1) if hi is not None else None)
     if since is None and until is None:
         return None
     return since, until
@@ -376,16 +369,13 @@ def detection_span(cfg: RunConfig, ingest_summary: Any) -> tuple[datetime | None
 def run_batch(cfg: RunConfig) -> RunResult:
     """One scheduled run: ingest, detect, keep finding state, write findings and reports."""
     from .db import open_lake
+    from .detect import load_detectors, resolve_params, run_detectors, write_findings, write_lake_findings
+    from .ingest import ingest
     from .report import render_markdown, write_csv, write_report
     from .topology.model import Topology
 
-    try:
-        from .detect import load_detectors, resolve_params, run_detectors, write_findings, write_lake_findings
-        from .ingest import ingest
-    except ImportError as e:  # a part of the pipeline is not installed/built
-        raise FlowsleuthError(f"flowsleuth run needs the ingest and detect stages: {e}") from None
-
-    assert cfg.lake is not None and cfg.out is not None
+    if cfg.lake is None or cfg.out is None or not cfg.sources:
+        raise UsageError("a run needs sources, lake and out (build the config with build_config)")
     out = Path(cfg.out)
     available = load_detectors()
     unknown = sorted(set(cfg.detectors or []) - {d.id for d in available})
@@ -401,13 +391,14 @@ def run_batch(cfg: RunConfig) -> RunResult:
             cfg.sources, Path(cfg.lake), since=cfg.since, until=cfg.until, profile=cfg.profile,
             region=cfg.region, endpoint_url=cfg.endpoint_url, workers=cfg.workers,
         )  # fmt: skip
-        failed_objects = int(_first(summary, "objects_failed", default=0) or 0)
-        objects = int(_first(summary, "objects_done", default=0) or 0)
-        rows = int(_first(summary, "rows", default=0) or 0)
+        failed_objects = summary.objects_failed_new
         notes: list[str] = []
-        if failed_objects:
-            notes.append(f"{failed_objects} object(s) failed to ingest; see the ingest log and the lake ledger")
-            notes += [f"failed: {uri}: {reason}" for uri, reason in list(_first(summary, "failures", default=[]))[:10]]
+        if summary.failing_total:
+            notes.append(
+                f"{summary.failing_total} object(s) failing ({summary.objects_failed_new} new this run); "
+                "see flowsleuth lake status and the lake ledger"
+            )
+            notes += summary.failure_lines(10)
         wanted = detection_span(cfg, summary)
         con = open_lake(cfg.lake)
         current: list[Finding] = []
@@ -439,5 +430,7 @@ def run_batch(cfg: RunConfig) -> RunResult:
         )
         write_csv(findings, out / "findings.csv", incidents=incidents)
         save_state(out, still_open, span=span, open_incidents=open_incidents)
-    code = exit_code(findings, failed=bool(failed_objects) or detect_failed, fail_on=cfg.fail_on)
-    return RunResult(findings, incidents, objects, rows, failed_objects, span, report, findings_path, notes, code)
+    code = exit_code(findings, failed=not summary.ok or detect_failed, fail_on=cfg.fail_on)
+    return RunResult(
+        findings, incidents, summary.objects_done, summary.rows, failed_objects, span, report, findings_path, notes, code
+    )

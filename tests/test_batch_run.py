@@ -110,7 +110,11 @@ def test_failed_object_exits_1_and_still_reports(tmp_path: Path, capsys: pytest.
     assert run(tmp_path) == 1
     assert "flowsleuth run: 8 objects" in capsys.readouterr().out
     assert (tmp_path / "out" / "report.html").exists()
-    assert "failed to ingest" in (tmp_path / "out" / "report.md").read_text()
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "failing \\(1 new this run\\)" in report and "corrupt gzip" in report
+    # the next run does not fetch it again, lists it as known and does not alert again
+    assert run(tmp_path) == 0
+    assert "failed \\(known, terminal" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_config_file_run_and_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -125,6 +125,8 @@ def generate(
         traffic.aws_services()
         traffic.api_calls()
         traffic.endpoint_idle()
+        if env.other_vpcs:
+            traffic.other_vpcs()
         flows = with_flow_slots(traffic.take_flows(), rng)
         written, flows_left = write_flow_logs(env, _concat(flows_left, flows), out, until=until, compact=compact)
         n_flow += written

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_browser_report import visit
+from fixtures.browser import visit
 
 from pipeline.cli import main
 

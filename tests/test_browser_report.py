@@ -7,85 +7,17 @@ log fields and findings shown as text.
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lake_fixtures import make_lake
-from test_report import PAYLOADS, payload_findings, payload_rows, payload_topology
+from fixtures.browser import ARGS, CHROMIUM, visit
+from fixtures.lake import make_lake
+from fixtures.payloads import PAYLOADS, payload_findings, payload_rows, payload_topology
 
 from pipeline.db import open_lake
 from pipeline.incidents import correlate
 from pipeline.report import write_report
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
-
-@dataclass
-class PageVisit:
-    errors: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-    figures: int = 0
-    text: str = ""
-    svg_text: str = ""  # every text node plotly drew
-    live_markup: int = 0  # img / javascript: links / executable scripts inside the report body
-    figures_at_load: int = 0  # drawn before any section was opened (charts draw when their section opens)
-    ready_ms: float | None = None  # the loader's performance.now() when the page became interactive
-
-
-def visit(path: Path, *, screenshot: Path | None = None, open_all: bool = True) -> PageVisit:
-    """Open ``path`` in chromium, open every section (``open_all``), let plotly draw, record what happened."""
-    from playwright.sync_api import sync_playwright
-
-    seen = PageVisit()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-
-            def abort(route: Any) -> None:
-                seen.requests.append(route.request.url)
-                route.abort()
-
-            page.route("http://**/*", abort)
-            page.route("https://**/*", abort)
-            page.on("request", lambda r: None if r.url.startswith(("file:", "data:", "blob:", "about:")) else seen.requests.append(r.url))
-            page.on("console", lambda m: seen.errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: seen.errors.append(str(e)))
-
-            def on_dialog(d: Any) -> None:
-                seen.dialogs.append(d.message)
-                d.dismiss()
-
-            page.on("dialog", on_dialog)
-            page.goto(path.resolve().as_uri(), wait_until="load")
-            page.wait_for_timeout(500)
-            seen.figures_at_load = page.locator(".js-plotly-plot").count()
-            seen.ready_ms = page.evaluate("window.flowsleuthReadyMs === undefined ? null : window.flowsleuthReadyMs")
-            if open_all:
-                page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
-                page.wait_for_timeout(500)
-            seen.figures = page.locator(".js-plotly-plot").count()
-            seen.text = page.inner_text("body")
-            seen.svg_text = page.evaluate(
-                "Array.from(document.querySelectorAll('.js-plotly-plot text')).map(t => t.textContent).join('\\n')"
-            )
-            seen.live_markup = page.evaluate(
-                "document.querySelectorAll('main img, main a[href^=\"javascript\"], main script:not([type])').length"
-            )
-            if screenshot is not None:
-                page.screenshot(path=str(screenshot), full_page=False)
-        finally:
-            browser.close()
-    seen.requests = sorted(set(seen.requests))
-    return seen
 
 
 @pytest.fixture(scope="module")

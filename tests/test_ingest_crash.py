@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from s3server import T0, alb_key, alb_log_bytes, flow_key, flow_log_bytes, put_local
+from fixtures.s3server import T0, alb_key, alb_log_bytes, flow_key, flow_log_bytes, put_local
 
 from pipeline.db import open_lake
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from s3server import FLOW_HEADER, T0, alb_key, alb_log_bytes, flow_key, flow_lines, flow_log_bytes, put_local
+from fixtures.s3server import FLOW_HEADER, T0, alb_key, alb_log_bytes, flow_key, flow_lines, flow_log_bytes, put_local
 
 from pipeline.db import open_lake
 from pipeline.errors import LakeLockedError

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from s3server import T0, alb_key, alb_log_bytes, flow_key, flow_log_bytes, put_local
+from fixtures.s3server import T0, alb_key, alb_log_bytes, flow_key, flow_log_bytes, put_local
 
 from pipeline.cli import main
 from pipeline.db import open_lake

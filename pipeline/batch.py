@@ -2,9 +2,10 @@
 
 Each run detects over the event-time span of what it ingested, widened backwards by
 the lookback (logs arrive late, so recent windows are scanned again), and keeps
-``<out>/state.json`` of open findings so a finding is ``new`` once, ``ongoing`` while
-it is seen again, and ``resolved`` once, when a later run covers its window without
-finding it. Overlapping runs are stopped by an fcntl lock on ``<out>/.lock``.
+``<out>/state.json`` of open findings and incidents so each is ``new`` once, ``ongoing``
+while it is seen again, and ``resolved`` once, when a later run covers its window without
+finding it. An incident (``pipeline.incidents``) is the same incident in a later run when
+it keeps its id or shares a member finding with it; it then keeps its first id. Overlapping runs are stopped by an fcntl lock on ``<out>/.lock``.
 
 Exit codes (as the CLI): 0 ran; 3 findings at or above ``fail_on``; 1 something
 failed (an object did not ingest, a detector's SQL failed; the report is still
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import FlowsleuthError, UsageError
 from .findings import SEVERITIES, Finding, iso_utc, severity_rank
+from .incidents import Incident, correlate
 
 if TYPE_CHECKING:
     from .ingest import IngestSummary
@@ -188,14 +190,33 @@ def load_state(out: Path) -> dict[str, Finding]:
         raise FlowsleuthError(f"state file {str(path)!r} is unreadable ({e}); move it aside to start afresh") from None
 
 
-def save_state(out: Path, open_findings: dict[str, Finding], *, span: tuple[datetime, datetime] | None) -> Path:
-    """Write the open findings atomically."""
+def load_incident_state(out: Path) -> dict[str, Incident]:
+    """Open incidents from the previous run, by id (empty on the first run or an older state file)."""
+    path = Path(out) / STATE_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {d["id"]: Incident.from_dict(d) for d in data.get("open_incidents", [])}
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise FlowsleuthError(f"state file {str(path)!r} is unreadable ({e}); move it aside to start afresh") from None
+
+
+def save_state(
+    out: Path,
+    open_findings: dict[str, Finding],
+    *,
+    span: tuple[datetime, datetime] | None,
+    open_incidents: dict[str, Incident] | None = None,
+) -> Path:
+    """Write the open findings and incidents atomically."""
     path = Path(out) / STATE_FILE
     data = {
         "version": 1,
         "updated": iso_utc(datetime.now(UTC)),
         "last_span": [iso_utc(span[0]), iso_utc(span[1])] if span else None,
         "open": [f.to_dict() for f in sorted(open_findings.values(), key=lambda f: f.id)],
+        "open_incidents": [i.to_dict() for i in sorted((open_incidents or {}).values(), key=lambda i: i.id)],
     }
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -221,12 +242,55 @@ def apply_state(
     for fid, old in previous.items():
         if fid in still_open:
             continue
-        covered = span is not None and parse_time(old.window_start) >= span[0] and parse_time(old.window_end) <= span[1]
-        if covered:
+        if _covered(old.window_start, old.window_end, span):
             old.state = "resolved"
             emitted.append(old)
         else:
             still_open[fid] = old
+    return emitted, still_open
+
+
+def _covered(window_start: str, window_end: str, span: tuple[datetime, datetime] | None) -> bool:
+    return span is not None and parse_time(window_start) >= span[0] and parse_time(window_end) <= span[1]
+
+
+def apply_incident_state(
+    previous: dict[str, Incident], findings: list[Finding], span: tuple[datetime, datetime] | None
+) -> tuple[list[Incident], dict[str, Incident]]:
+    """Incidents of this run's findings with their state, and the open set to keep.
+
+    ``findings`` are the ones :func:`apply_state` emitted. The open ones are correlated; one
+    that keeps an open incident's id or shares a member with it is ``ongoing`` under that
+    incident's id, the rest ``new``. An open incident matched by none, whose window this
+    run covers, is ``resolved`` (emitted once, then dropped); resolved findings are listed
+    under the incident that held them.
+    """
+    open_now = [f for f in findings if f.state != "resolved"]
+    current = correlate(open_now)
+    owner = {fid: pid for pid, p in previous.items() for fid in p.members}
+    matched: set[str] = set()
+    for inc in current:
+        prev = inc.id if inc.id in previous else next((owner[m] for m in inc.members if m in owner), None)
+        if prev is not None and prev not in matched:
+            inc.id, inc.state = prev, "ongoing"
+            matched.add(prev)
+        else:
+            inc.state = "new"
+    emitted = list(current)
+    still_open = {i.id: i for i in current}
+    for pid, old in previous.items():
+        if pid in matched:
+            continue
+        if _covered(old.window_start, old.window_end, span):
+            old.state = "resolved"
+            emitted.append(old)
+        else:
+            still_open[pid] = old
+    by_id = {i.id: i for i in emitted}
+    listed = {m for i in emitted for m in i.members}
+    for f in findings:
+        if f.state == "resolved" and f.id not in listed and (holder := by_id.get(owner.get(f.id, ""))) is not None:
+            holder.members.append(f.id)
     return emitted, still_open
 
 
@@ -263,6 +327,7 @@ class RunResult:
     """What one run did, for the CLI's summary line and for tests."""
 
     findings: list[Finding]
+    incidents: list[Incident]
     objects: int
     rows: int
     failed_objects: int
@@ -275,10 +340,14 @@ class RunResult:
     def counts(self) -> dict[str, int]:
         return {s: sum(1 for f in self.findings if f.state == s) for s in ("new", "ongoing", "resolved")}
 
+    def incident_counts(self) -> dict[str, int]:
+        return {s: sum(1 for i in self.incidents if i.state == s) for s in ("new", "ongoing", "resolved")}
+
     def summary_line(self) -> str:
-        c = self.counts()
+        c, i = self.counts(), self.incident_counts()
         return (
-            f"flowsleuth run: {self.objects} objects, {self.rows} rows, {len(self.findings)} findings "
+            f"flowsleuth run: {self.objects} objects, {self.rows} rows, {len(self.incidents)} incidents "
+            f"({i['new']} new, {i['ongoing']} ongoing, {i['resolved']} resolved) from {len(self.findings)} findings "
             f"({c['new']} new, {c['ongoing']} ongoing, {c['resolved']} resolved), report: {self.report}"
         )
 
@@ -317,6 +386,7 @@ def run_batch(cfg: RunConfig) -> RunResult:
     topology = Topology.load(cfg.topology) if cfg.topology else None
     with run_lock(out):
         previous = load_state(out)
+        previous_incidents = load_incident_state(out)
         summary = ingest(
             cfg.sources, Path(cfg.lake), since=cfg.since, until=cfg.until, profile=cfg.profile,
             region=cfg.region, endpoint_url=cfg.endpoint_url, workers=cfg.workers,
@@ -344,18 +414,23 @@ def run_batch(cfg: RunConfig) -> RunResult:
             detect_failed = bool(result.errors)
             topology = topology or result.topology
         findings, still_open = apply_state(previous, current, span)
-        findings_path = write_findings(findings, out)
+        incidents, open_incidents = apply_incident_state(previous_incidents, findings, span)
+        findings_path = write_findings(findings, out, incidents=incidents)
         if current:
             write_lake_findings(current, cfg.lake)
         report = write_report(
             con, findings, out, title=cfg.title, ingest_summary=summary, detect_notes=notes,
-            topology=topology, detectors=detectors, params=cfg.params,
+            topology=topology, detectors=detectors, params=cfg.params, incidents=incidents,
         )  # fmt: skip
         (out / "report.md").write_text(
-            render_markdown(findings, title=cfg.title, ingest_summary=summary, detect_notes=notes, report_path=report),
+            render_markdown(
+                findings, title=cfg.title, ingest_summary=summary, detect_notes=notes, report_path=report, incidents=incidents
+            ),
             encoding="utf-8",
         )
-        write_csv(findings, out / "findings.csv")
-        save_state(out, still_open, span=span)
+        write_csv(findings, out / "findings.csv", incidents=incidents)
+        save_state(out, still_open, span=span, open_incidents=open_incidents)
     code = exit_code(findings, failed=not summary.ok or detect_failed, fail_on=cfg.fail_on)
-    return RunResult(findings, summary.objects_done, summary.rows, failed_objects, span, report, findings_path, notes, code)
+    return RunResult(
+        findings, incidents, summary.objects_done, summary.rows, failed_objects, span, report, findings_path, notes, code
+    )

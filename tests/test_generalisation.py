@@ -28,11 +28,15 @@ from pipeline.ingest import ingest
 from pipeline.schema import FLOW_BY_AWS
 from pipeline.simulate import build_env, generate
 from pipeline.simulate.environment import DEFAULT_VPC_CIDR, FlowLog
+from pipeline.simulate.label_match import matches
 from pipeline.topology.infer import infer_from_lake
-from tests.test_e2e_scenarios import describe, matches
 
 V2_FIELDS = tuple(f for f in FLOW_BY_AWS if FLOW_BY_AWS[f].version == 2)
 HOURS = timedelta(hours=1.5)
+
+
+def describe(f: Any) -> str:
+    return f"{f.detector} [{f.severity}] {f.window_start}..{f.window_end} {f.entity}"
 
 
 def _lake(tmp: Path, scenario: str, seed: int, **kw: Any) -> tuple[Path, dict[str, Any]]:

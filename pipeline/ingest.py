@@ -121,6 +121,10 @@ class IngestSummary:
     max_event_time: datetime | None = None
     elapsed_s: float = 0.0
     failing_total: int = 0  # objects failing in the ledger after this run (all kinds)
+    objects_with_drift: int = 0  # flow-log objects whose header names fields AWS does not document (kept)
+    schema_drift: dict[str, list[str]] = field(default_factory=dict)  # uri -> those fields (first 100 objects)
+    objects_with_rejects: int = 0
+    rejects_by_object: dict[str, int] = field(default_factory=dict)  # uri -> rejected lines (first 100 objects)
     failures: list[FailedObject] = field(default_factory=list)  # the first 100 of them, new first
 
     @property
@@ -176,10 +180,26 @@ class _Outcome:
     data: pa.Table | None = None
     rejects: pa.Table | None = None
     lines: int = 0
+    unknown_fields: tuple[str, ...] = ()
     reason: str | None = None
     failure: str | None = None  # transient | terminal, when failed
     bytes_in: int = 0
     bytes_out: int = 0
+
+
+_MAX_LISTED = 100
+
+
+def _note_drift_and_rejects(summary: IngestSummary, uri: str, unknown: tuple[str, ...], rejects: int) -> None:
+    """Count schema drift and rejects per object, listing the first objects by URI."""
+    if unknown:
+        summary.objects_with_drift += 1
+        if len(summary.schema_drift) < _MAX_LISTED:
+            summary.schema_drift[uri] = list(unknown)
+    if rejects:
+        summary.objects_with_rejects += 1
+        if len(summary.rejects_by_object) < _MAX_LISTED:
+            summary.rejects_by_object[uri] = rejects
 
 
 def _drop_null_columns(data: pa.Table) -> pa.Table:
@@ -297,6 +317,7 @@ def _parse(out: _Outcome, data: bytes, ref: ObjectRef, info: KeyInfo, max_size: 
             return
         parsed = parse_bytes(text, info.table, source_uri=ref.uri, node_ip=info.node_ip, load_balancer=info.load_balancer)
     out.lines = parsed.lines_read
+    out.unknown_fields = parsed.unknown_fields
     out.data = _drop_null_columns(parsed.data)
     out.rejects = _rejects_table(info.table, ref.uri, parsed.rejects)
     out.status = "done" if parsed.data.num_rows or parsed.rejects else "empty"
@@ -526,6 +547,7 @@ def _run(
         summary.lines_read += out.lines
         summary.rows += entry.rows
         summary.rejects += entry.rejects
+        _note_drift_and_rejects(summary, ref.uri, out.unknown_fields, entry.rejects)
         summary.rows_by_table[out.info.table] = summary.rows_by_table.get(out.info.table, 0) + entry.rows
         batch.append(
             BatchMember(

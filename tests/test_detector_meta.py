@@ -17,7 +17,7 @@ from fixtures.flow_world import background, make_env, write_lake
 from fixtures.lake import make_lake
 
 from pipeline.db import open_lake
-from pipeline.detect import load_detectors, run_detectors, run_one
+from pipeline.detect import load_detectors, load_prep, prepare_run, run_detectors, run_one
 from pipeline.detect.catalog import (
     KNOWN_SOURCES,
     RUNNER_PARAMS,
@@ -113,7 +113,9 @@ def test_entity_and_window_columns_in_output_on_empty_lake(tmp_path: Path) -> No
     register_views(con, None)
     window = {"since": datetime(2026, 1, 1, tzinfo=UTC), "until": datetime(2026, 1, 2, tzinfo=UTC)}
     offenders: list[str] = []
-    for det in load_detectors():
+    dets = load_detectors()
+    prepare_run(con, load_prep(default_queries_dir()), dets, {d.id: d.defaults() for d in dets}, **window)
+    for det in dets:
         try:
             cols = con.sql(det.sql, params={**det.defaults(), **window}).columns
             run_one(con, det, {**det.defaults(), **window})

@@ -60,7 +60,7 @@ def test_html_report_escapes_every_payload(lake: Path, tmp_path: Path) -> None:
     assert len(re.findall(r'<script type="application/json" data-figure=', body)) == page.count('class="fig"')
     for f in findings:
         assert f'id="finding-{f.id}"' in page
-    assert "s3://bucket/AWSLogs/x.log.gz line 7" in page
+    assert "x.log.gz line 7" in page and "value='s3://bucket/AWSLogs/x.log.gz'" in page  # name + line, full URI to copy
     # figures hold escaped labels only
     for block in re.findall(r'data-figure="[^"]+">(.*?)</script>', body):
         spec = json.loads(block)

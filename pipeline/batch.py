@@ -275,6 +275,27 @@ def apply_incident_state(
     return emitted, still_open
 
 
+def ingest_notes(summary: Any, shown: int = 5) -> list[str]:
+    """Schema drift and rejected lines of this ingest: how many, and in which objects."""
+    notes = []
+    drift = getattr(summary, "schema_drift", {}) or {}
+    if getattr(summary, "objects_with_drift", 0):
+        listed = "; ".join(f"{uri}: {', '.join(names)}" for uri, names in list(drift.items())[:shown])
+        notes.append(
+            f"schema drift: {summary.objects_with_drift} flow-log object(s) name header fields AWS does not document "
+            f"(kept in extra_fields, known columns read as usual): {listed}"
+        )
+    by_object = getattr(summary, "rejects_by_object", {}) or {}
+    if getattr(summary, "rejects", 0):
+        top = sorted(by_object.items(), key=lambda kv: (-kv[1], kv[0]))[:shown]
+        listed = "; ".join(f"{uri}: {n}" for uri, n in top)
+        notes.append(
+            f"{summary.rejects} line(s) rejected in {summary.objects_with_rejects} object(s), each with its reason in "
+            f"<lake>/_rejects/ (source_uri, source_line, reason); most in {listed}"
+        )
+    return notes
+
+
 def exit_code(findings: list[Finding], *, failed: bool, fail_on: str | None) -> int:
     """1 when something failed; else 3 when an open finding is at or above ``fail_on``; else 0."""
     if failed:
@@ -380,6 +401,7 @@ def run_batch(cfg: RunConfig) -> RunResult:
                 "see flowsleuth lake status and the lake ledger"
             )
             notes += summary.failure_lines(10)
+        notes += ingest_notes(summary)
         wanted = detection_span(cfg, summary)
         con = open_lake(cfg.lake)
         current: list[Finding] = []

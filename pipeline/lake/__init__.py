@@ -15,13 +15,23 @@ makes its commits atomic without rename).
 
 from __future__ import annotations
 
-from .ledger import DONE_STATUSES, Ledger, ObjectEntry, committed_files, ledger_path, open_ledger, read_ledger
+from .ledger import (
+    DONE_STATUSES,
+    FailedObject,
+    Ledger,
+    ObjectEntry,
+    Prior,
+    committed_files,
+    ledger_path,
+    open_ledger,
+    read_ledger,
+)  # fmt: skip
 from .lock import DEFAULT_LOCK_WAIT, lake_lock
 from .storage import LakeLocation, is_remote, lake_location
 from .writer import REJECTS_DIR, BatchMember, BatchResult, LakeWriter, RecoveryReport, open_writer
 
 __all__ = [
-    "DEFAULT_LOCK_WAIT", "DONE_STATUSES", "REJECTS_DIR", "BatchMember", "BatchResult", "LakeLocation", "LakeWriter",
-    "Ledger", "ObjectEntry", "RecoveryReport", "committed_files", "is_remote", "lake_lock", "lake_location",
-    "ledger_path", "open_ledger", "open_writer", "read_ledger",
+    "DEFAULT_LOCK_WAIT", "DONE_STATUSES", "REJECTS_DIR", "BatchMember", "BatchResult", "FailedObject", "LakeLocation",
+    "LakeWriter", "Ledger", "ObjectEntry", "Prior", "RecoveryReport", "committed_files", "is_remote", "lake_lock",
+    "lake_location", "ledger_path", "open_ledger", "open_writer", "read_ledger",
 ]  # fmt: skip

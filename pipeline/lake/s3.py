@@ -145,8 +145,8 @@ class S3Ledger(Ledger):
         self.puts += 1
 
     # Objects without rows are kept locally until the next commit; everything else publishes.
-    def record(self, entries: list[ObjectEntry]) -> None:
-        super().record(entries)
+    def record(self, entries: list[ObjectEntry], failures: dict[str, tuple[str, int, str | None]] | None = None) -> None:
+        super().record(entries, failures)
         self._dirty = self._dirty or bool(entries)
 
     def commit_batch(

@@ -63,6 +63,7 @@ class RunConfig:
     region: str | None = None
     endpoint_url: str | None = None
     workers: int | None = None
+    retention_days: float | None = None  # drop lake partitions older than this (default: keep all)
 
 
 CONFIG_KEYS = tuple(f.name for f in fields(RunConfig))
@@ -136,6 +137,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
             raise UsageError(f"config file {str(path)!r}: params must be tables like [params.reject_burst] min_rejects = 20")
         elif key == "workers" and not isinstance(value, int):
             raise UsageError(f"config file {str(path)!r}: workers must be an integer")
+        elif key == "retention_days" and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise UsageError(f"config file {str(path)!r}: retention_days must be a positive number of days")
         out[key] = value
     return out
 
@@ -166,8 +169,10 @@ def build_config(file_values: dict[str, Any] | None = None, overrides: dict[str,
     cfg.params = merged.get("params") or {}
     cfg.topology = Path(merged["topology"]) if merged.get("topology") else None
     cfg.fail_on = _check_severity(merged.get("fail_on"))
-    for key in ("title", "profile", "region", "endpoint_url", "workers"):
+    for key in ("title", "profile", "region", "endpoint_url", "workers", "retention_days"):
         setattr(cfg, key, merged.get(key))
+    if cfg.retention_days is not None and cfg.retention_days <= 0:
+        raise UsageError(f"retention_days must be positive (got {cfg.retention_days})")
     missing = [k for k, v in (("sources", cfg.sources), ("lake", cfg.lake), ("out", cfg.out)) if not v]
     if missing:
         flags = " ".join("--source" if k == "sources" else f"--{k}" for k in missing)
@@ -392,7 +397,7 @@ def run_batch(cfg: RunConfig) -> RunResult:
         previous_incidents = load_incident_state(out)
         summary = ingest(
             cfg.sources, lake, since=cfg.since, until=cfg.until, profile=cfg.profile,
-            region=cfg.region, endpoint_url=cfg.endpoint_url, workers=cfg.workers,
+            region=cfg.region, endpoint_url=cfg.endpoint_url, workers=cfg.workers, retention_days=cfg.retention_days,
         )  # fmt: skip
         failed_objects = summary.objects_failed_new
         notes: list[str] = []

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from s3server import ADMIN_KEY, ADMIN_SECRET, T0, SeaweedS3, flow_key, flow_log_bytes, moto_server
-from test_ingest_crash import build_source, content
+from fixtures.crash_source import build_source, content
+from fixtures.s3server import ADMIN_KEY, ADMIN_SECRET, T0, SeaweedS3, flow_key, flow_log_bytes, moto_server
 
 from pipeline.db import open_lake
 from pipeline.detect import read_findings, read_lake_findings, run_detectors, write_lake_findings

@@ -202,6 +202,10 @@ class Ledger:
         """path → table for every committed file."""
         return dict(self.con.execute("SELECT path, table_name FROM files").fetchall())
 
+    def file_sizes(self) -> dict[str, int]:
+        """path → committed size in bytes (0 when unknown)."""
+        return {p: int(b or 0) for p, b in self.con.execute("SELECT path, bytes FROM files")}
+
     def files_holding(self, uris: Iterable[str]) -> dict[str, set[str]]:
         """For files that hold rows of any of ``uris``: path → every uri with rows in that file."""
         uris = list(uris)
@@ -312,6 +316,9 @@ class Ledger:
             self.con.execute("ROLLBACK")
             raise
         return sorted(uris)
+
+    def publish(self) -> None:
+        """Make what is committed visible to readers: a no-op here (SQLite commits are); an S3 lake PUTs its ledger."""
 
     def start_run(self) -> None:
         self.con.execute("INSERT OR REPLACE INTO runs (run_id, started_at) VALUES (?, ?)", (self.run_id, _now()))

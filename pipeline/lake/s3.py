@@ -118,7 +118,6 @@ class S3Ledger(Ledger):
         self.workdir = Path(tempfile.mkdtemp(prefix="flowsleuth-ledger-"))
         self.etag = download_ledger(loc, self.workdir / LEDGER_DIR / LEDGER_FILE, self.client)
         super().__init__(self.workdir, run_id)
-        self._dirty = self.etag is None
         self.puts = 0
 
     def close(self) -> None:
@@ -126,9 +125,7 @@ class S3Ledger(Ledger):
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def publish(self) -> None:
-        """PUT the database if it changed; 412 means another writer committed: stop."""
-        if not self._dirty:
-            return
+        """PUT the database (the commit point); 412 means another writer committed: stop."""
         body = (self.workdir / LEDGER_DIR / LEDGER_FILE).read_bytes()
         cond = {"IfMatch": self.etag} if self.etag else {"IfNoneMatch": "*"}
         try:
@@ -141,31 +138,27 @@ class S3Ledger(Ledger):
                 ) from None
             raise LakeError(f"cannot write the ledger of lake {self.loc.url!r}: {e}") from None
         self.etag = str(resp["ETag"])
-        self._dirty = False
         self.puts += 1
 
     # Objects without rows are kept locally until the next commit; everything else publishes.
     def record(self, entries: list[ObjectEntry], failures: dict[str, tuple[str, int, str | None]] | None = None) -> None:
         super().record(entries, failures)
-        self._dirty = self._dirty or bool(entries)
+        # not published on its own: losing these in a crash only means looking at the objects again
 
     def commit_batch(
         self, entries: list[ObjectEntry], added: list[FileEntry], removed: list[str], mappings: list[tuple[str, str, int]]
     ) -> None:
         super().commit_batch(entries, added, removed, mappings)
-        self._dirty = True
         self.publish()
 
     def forget_files(self, paths: list[str]) -> list[str]:
         uris = super().forget_files(paths)
         if paths:
-            self._dirty = True
             self.publish()
         return uris
 
     def finish_run(self, summary: dict[str, Any]) -> None:
         super().finish_run(summary)
-        self._dirty = True
         self.publish()
 
 

@@ -46,13 +46,17 @@ from .lake import (
     DONE_STATUSES,
     BatchMember,
     FailedObject,
+    LakeLocation,
     LakeWriter,
     Ledger,
     ObjectEntry,
     Prior,
     StagedBatch,
+    lake_location,
     lake_lock,
-)
+    open_ledger,
+    open_writer,
+)  # fmt: skip
 from .lake.writer import write_errors
 from .schema import REJECT_RAW_MAX, REJECTS_SCHEMA
 from .sources import (
@@ -368,7 +372,7 @@ def _candidates(
 
 def ingest(
     sources: list[str] | list[Path] | str | Path,
-    lake: str | Path,
+    lake: str | Path | LakeLocation,
     *,
     since: str | datetime | None = None,
     until: str | datetime | None = None,
@@ -406,16 +410,16 @@ def ingest(
         specs, profile=profile, region=region, endpoint_url=endpoint_url, retry_mode=retry_mode,
         max_attempts=max_attempts, max_pool_connections=max(10, n_workers * 2),
     )  # fmt: skip
-    lake = Path(lake)
+    loc = lake_location(lake, profile=profile, region=region, endpoint_url=endpoint_url)  # s3:// uses the same options
     summary = IngestSummary()
-    with lake_lock(lake, wait=lock_wait):
-        ledger = Ledger(lake, run_id=f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
+    with lake_lock(loc, wait=lock_wait):
+        ledger = open_ledger(loc, run_id=f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
         try:
-            writer = LakeWriter(lake, ledger)
+            writer = open_writer(loc, ledger)
             recovery = writer.recover()
             summary.recovered_files = recovery.temp_removed + recovery.orphans_removed
             ledger.start_run()
-            with write_errors(lake):
+            with write_errors(loc):
                 _run(
                     srcs, window, ledger, writer, summary, n_workers, max_object_size, batch_rows, batch_objects,
                     progress, retry_failed, expire_before, sink,

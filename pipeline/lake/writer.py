@@ -46,6 +46,7 @@ from ..errors import LakeError
 from ..schema import REJECTS_SCHEMA, TABLES
 from .ledger import FileEntry, Ledger, ObjectEntry
 from .partition import event_span, fallback_column, split_partitions
+from .storage import LakeLocation
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class RecoveryReport:
 
 
 @contextmanager
-def write_errors(lake: Path) -> Iterator[None]:
+def write_errors(lake: str | Path | LakeLocation) -> Iterator[None]:
     """Turn a failed lake write (full disk, permissions) into one ``LakeError`` line.
 
     Nothing committed is lost: a batch only counts once its ledger transaction commits,
@@ -261,6 +262,24 @@ class LakeWriter:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
             raise LakeError(f"parsed rows do not match the lake schema: {e}") from None
 
+    # --- where files go (an S3 lake overrides these three) ----------------------
+    def _publish_files(self, staged: list[tuple[Path, str]]) -> None:
+        """Move staged files to their lake paths (before the ledger commit names them)."""
+        for tmp_path, rel in staged:
+            final = self.lake / rel
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp_path, final)
+
+    def _remove_files(self, rels: list[str]) -> None:
+        """Delete files the ledger no longer lists."""
+        for rel in rels:
+            (self.lake / rel).unlink(missing_ok=True)
+
+    def _read_file(self, rel: str) -> pa.Table | None:
+        """A committed file's rows, or None when it is gone."""
+        path = self.lake / rel
+        return pq.read_table(path, partitioning=None) if path.exists() else None
+
     # --- commit -------------------------------------------------------------
     def commit(self, members: list[BatchMember]) -> BatchResult:
         """Publish a batch of objects (see the module docstring for the protocol)."""
@@ -312,16 +331,12 @@ class LakeWriter:
         if not batch.members:
             return result
         try:
-            for tmp_path, entry, _ in staged:
-                final = self.lake / entry.path
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp_path, final)
+            self._publish_files([(tmp_path, entry.path) for tmp_path, entry, _ in staged])
             mappings = [(uri, entry.path, n) for _, entry, per_uri in staged for uri, n in per_uri.items()]
             self.ledger.commit_batch([m.entry for m in batch.members], [e for _, e, _ in staged], removed, mappings)
         finally:
             self.discard(batch)
-        for rel in removed:
-            (self.lake / rel).unlink(missing_ok=True)
+        self._remove_files(removed)
         result.files_added = len(staged)
         result.files_removed = len(removed)
         result.bytes_written = sum(e.bytes for _, e, _ in staged)
@@ -363,11 +378,10 @@ class LakeWriter:
         for rel, file_uris in sorted(holding.items()):
             removed.append(rel)
             keep = file_uris - uris
-            path = self.lake / rel
-            if not keep or not path.exists():
+            data = self._read_file(rel) if keep else None
+            if data is None:
                 continue
             table_name = live.get(rel, "")
-            data = pq.read_table(path, partitioning=None)
             data = data.filter(pc.invert(pc.is_in(data.column("source_uri"), value_set=pa.array(sorted(uris), pa.string()))))
             if data.num_rows == 0:
                 continue
@@ -377,3 +391,12 @@ class LakeWriter:
             staged.append(self._stage(self._conform(data, schema), new_rel, table_name))
         log.info("replacing rows of %d changed objects (%d files rewritten)", result.replaced_objects, len(removed))
         return removed
+
+
+def open_writer(lake: LakeLocation, ledger: Ledger) -> LakeWriter:
+    """The writer for a lake: local folders as above, S3 through ``lake.s3``."""
+    if lake.remote:
+        from .s3 import S3LakeWriter
+
+        return S3LakeWriter(lake, ledger)
+    return LakeWriter(lake.local, ledger)

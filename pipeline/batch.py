@@ -19,7 +19,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import FlowsleuthError, UsageError
 from .findings import SEVERITIES, Finding, iso_utc, severity_rank
 from .incidents import Incident, correlate
+from .timeparse import parse_duration, parse_time
 
 if TYPE_CHECKING:
     from .ingest import IngestSummary
@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAILED, EXIT_FINDINGS = 0, 1, 3
 STATE_FILE = "state.json"
 LOCK_FILE = ".lock"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @dataclass
@@ -69,28 +67,6 @@ CONFIG_KEYS = tuple(f.name for f in fields(RunConfig))
 
 
 # --- parsing -------------------------------------------------------------------------
-
-
-def parse_duration(text: str | int | float, *, name: str = "lookback") -> timedelta:
-    """``90s``, ``30m``, ``2h``, ``1d``, ``1w`` (or a number of seconds) -> timedelta."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return timedelta(seconds=float(text))
-    m = _DURATION.match(str(text))
-    if not m:
-        raise UsageError(f"{name} {text!r} is not a duration like 30m, 2h or 1d")
-    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
-
-
-def parse_time(text: str | datetime, *, name: str = "since") -> datetime:
-    """ISO 8601 (``Z``, offset or naive = UTC) -> aware UTC datetime."""
-    if isinstance(text, datetime):
-        ts = text
-    else:
-        try:
-            ts = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise UsageError(f"{name} {text!r} is not an ISO 8601 time like 2026-01-10T10:00:00Z") from None
-    return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _check_severity(value: str | None) -> str | None:
@@ -160,7 +136,7 @@ def build_config(file_values: dict[str, Any] | None = None, overrides: dict[str,
     cfg.sources = list(merged.get("sources") or [])
     cfg.lake = Path(merged["lake"]).resolve() if merged.get("lake") else None
     cfg.out = Path(merged["out"]).resolve() if merged.get("out") else None
-    cfg.lookback = parse_duration(merged["lookback"]) if merged.get("lookback") is not None else cfg.lookback
+    cfg.lookback = parse_duration(merged["lookback"], name="lookback") if merged.get("lookback") is not None else cfg.lookback
     cfg.since = parse_time(merged["since"], name="since") if merged.get("since") else None
     cfg.until = parse_time(merged["until"], name="until") if merged.get("until") else None
     cfg.detectors = list(merged["detectors"]) if merged.get("detectors") else None
@@ -299,6 +275,27 @@ def apply_incident_state(
     return emitted, still_open
 
 
+def ingest_notes(summary: Any, shown: int = 5) -> list[str]:
+    """Schema drift and rejected lines of this ingest: how many, and in which objects."""
+    notes = []
+    drift = getattr(summary, "schema_drift", {}) or {}
+    if getattr(summary, "objects_with_drift", 0):
+        listed = "; ".join(f"{uri}: {', '.join(names)}" for uri, names in list(drift.items())[:shown])
+        notes.append(
+            f"schema drift: {summary.objects_with_drift} flow-log object(s) name header fields AWS does not document "
+            f"(kept in extra_fields, known columns read as usual): {listed}"
+        )
+    by_object = getattr(summary, "rejects_by_object", {}) or {}
+    if getattr(summary, "rejects", 0):
+        top = sorted(by_object.items(), key=lambda kv: (-kv[1], kv[0]))[:shown]
+        listed = "; ".join(f"{uri}: {n}" for uri, n in top)
+        notes.append(
+            f"{summary.rejects} line(s) rejected in {summary.objects_with_rejects} object(s), each with its reason in "
+            f"<lake>/_rejects/ (source_uri, source_line, reason); most in {listed}"
+        )
+    return notes
+
+
 def exit_code(findings: list[Finding], *, failed: bool, fail_on: str | None) -> int:
     """1 when something failed; else 3 when an open finding is at or above ``fail_on``; else 0."""
     if failed:
@@ -404,6 +401,7 @@ def run_batch(cfg: RunConfig) -> RunResult:
                 "see flowsleuth lake status and the lake ledger"
             )
             notes += summary.failure_lines(10)
+        notes += ingest_notes(summary)
         wanted = detection_span(cfg, summary)
         con = open_lake(cfg.lake)
         current: list[Finding] = []

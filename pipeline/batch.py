@@ -110,7 +110,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
         elif key == "detectors" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             raise UsageError(f"config file {str(path)!r}: detectors must be a list of detector ids")
         elif key == "params" and not (isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())):
-            raise UsageError(f"config file {str(path)!r}: params must be tables like [params.reject_burst] min_rejects = 20")
+            raise UsageError(f"config file {str(path)!r}: params must be tables like [params.DETECTOR] min_rejects = 20")
         elif key == "workers" and not isinstance(value, int):
             raise UsageError(f"config file {str(path)!r}: workers must be an integer")
         elif key == "retention_days" and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):

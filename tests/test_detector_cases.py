@@ -24,11 +24,11 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 CASE_FILES = sorted(QUERIES.glob("*.tests.yaml"))
 #: detectors whose cases file is still to be written (the list may only shrink)
 PENDING = {"asymmetric_flow", "az_5xx_spike", "capture_gap", "endpoint_bypass", "return_traffic_reject",
-           "unanswered_flow", "unexpected_status"}  # fmt: skip
+           "unanswered_flow"}  # fmt: skip
 
 
-def _rows(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Expand ``minute``, ``repeat``, ``{i}`` and ``step`` into flow rows."""
+def _rows(specs: list[dict[str, Any]], table: str = "vpc_flow") -> list[dict[str, Any]]:
+    """Expand ``minute``, ``repeat``, ``{i}`` and ``step`` into flow (or ALB access) rows."""
     out = []
     for spec in specs:
         spec = dict(spec)
@@ -38,6 +38,11 @@ def _rows(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row = {k: v.format(i=i) if isinstance(v, str) else v for k, v in spec.items()}
             for col, k in step.items():
                 row[col] = row[col] + k * i
+            if table == "alb_access":
+                if minute is not None:
+                    row.setdefault("time", (T0 + timedelta(minutes=minute)).isoformat())
+                out.append(row)
+                continue
             if minute is not None:
                 start = int((T0 + timedelta(minutes=minute)).timestamp())
                 row.setdefault("start", start)
@@ -59,7 +64,7 @@ def _cases() -> list[Any]:
 
 @pytest.mark.parametrize(("detector", "case"), _cases())
 def test_case(tmp_path: Path, detector: str, case: dict[str, Any]) -> None:
-    lake = make_lake(tmp_path / "lake", vpc_flow=_rows(case.get("vpc_flow", [])), alb_access=case.get("alb_access", []))
+    lake = make_lake(tmp_path / "lake", vpc_flow=_rows(case.get("vpc_flow", [])), alb_access=_rows(case.get("alb_access", []), "alb_access"))
     con = open_lake(lake)
     try:
         res = run_detectors(con, detectors=[detector], params={detector: case.get("params") or {}}, infer_topology=False)

@@ -64,19 +64,31 @@ def _cases() -> list[Any]:
 
 @pytest.mark.parametrize(("detector", "case"), _cases())
 def test_case(tmp_path: Path, detector: str, case: dict[str, Any]) -> None:
-    lake = make_lake(tmp_path / "lake", vpc_flow=_rows(case.get("vpc_flow", [])), alb_access=_rows(case.get("alb_access", []), "alb_access"))
+    lake = make_lake(
+        tmp_path / "lake",
+        vpc_flow=_rows(case.get("vpc_flow", [])),
+        alb_access=_rows(case.get("alb_access", []), "alb_access"),
+    )
     con = open_lake(lake)
     try:
-        res = run_detectors(con, detectors=[detector], params={detector: case.get("params") or {}}, infer_topology=False)
+        res = run_detectors(
+            con, detectors=[detector], params={detector: case.get("params") or {}}, infer_topology=False
+        )
     finally:
         con.close()
     assert not res.errors, res.errors
     got = [
-        {"window_start": f.window_start, "window_end": f.window_end, "entity": {k: f.entity.get(k) for k in want["entity"]}}
+        {
+            "window_start": f.window_start,
+            "window_end": f.window_end,
+            "entity": {k: f.entity.get(k) for k in want["entity"]},
+        }
         for f, want in zip(res.findings, case["expect"], strict=False)
     ]
     assert len(res.findings) == len(case["expect"]), [(f.window_start, f.entity) for f in res.findings]
-    assert got == [{**w, "entity": {k: (None if v is None else str(v)) for k, v in w["entity"].items()}} for w in case["expect"]]
+    assert got == [
+        {**w, "entity": {k: (None if v is None else str(v)) for k, v in w["entity"].items()}} for w in case["expect"]
+    ]
 
 
 def test_every_detector_has_a_firing_and_a_silent_case() -> None:

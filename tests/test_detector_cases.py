@@ -23,12 +23,12 @@ QUERIES = default_queries_dir()
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 CASE_FILES = sorted(QUERIES.glob("*.tests.yaml"))
 #: detectors whose cases file is still to be written (the list may only shrink)
-PENDING = {"asymmetric_flow", "az_5xx_spike", "capture_gap", "endpoint_bypass", "return_traffic_reject",
+PENDING = {"asymmetric_flow", "az_5xx_spike", "endpoint_bypass", "return_traffic_reject",
            "unanswered_flow"}  # fmt: skip
 
 
 def _rows(specs: list[dict[str, Any]], table: str = "vpc_flow") -> list[dict[str, Any]]:
-    """Expand ``minute``, ``repeat``, ``{i}`` and ``step`` into flow (or ALB access) rows."""
+    """Expand ``minute``, ``repeat``, ``{i}`` and ``step`` (``minute`` may step too) into flow or ALB rows."""
     out = []
     for spec in specs:
         spec = dict(spec)
@@ -37,14 +37,16 @@ def _rows(specs: list[dict[str, Any]], table: str = "vpc_flow") -> list[dict[str
         for i in range(n):
             row = {k: v.format(i=i) if isinstance(v, str) else v for k, v in spec.items()}
             for col, k in step.items():
-                row[col] = row[col] + k * i
+                if col != "minute":
+                    row[col] = row[col] + k * i
+            at = None if minute is None else T0 + timedelta(minutes=minute + step.get("minute", 0) * i)
             if table == "alb_access":
-                if minute is not None:
-                    row.setdefault("time", (T0 + timedelta(minutes=minute)).isoformat())
+                if at is not None:
+                    row.setdefault("time", at.isoformat())
                 out.append(row)
                 continue
-            if minute is not None:
-                start = int((T0 + timedelta(minutes=minute)).timestamp())
+            if at is not None:
+                start = int(at.timestamp())
                 row.setdefault("start", start)
                 row.setdefault("end", start + 59)
             row.setdefault("packets", 1)

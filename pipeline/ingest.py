@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -58,6 +58,8 @@ DEFAULT_WORKERS = 8  # for S3 sources (GETs wait on the network); local folders 
 DEFAULT_BATCH_ROWS = 200_000
 DEFAULT_BATCH_OBJECTS = 512
 MAX_FAILURES_KEPT = 100
+#: (sources, candidates in listing order, max object size) -> outcomes in the same order.
+Fetcher = Callable[[list[Source], Iterator[tuple[Source, ObjectRef, KeyInfo]], int], Iterator["_Outcome"]]
 
 
 @dataclass
@@ -255,8 +257,13 @@ def ingest(
     batch_objects: int = DEFAULT_BATCH_OBJECTS,
     late_margin: timedelta = DEFAULT_LATE_MARGIN,
     lock_wait: float = DEFAULT_LOCK_WAIT,
+    fetcher: Fetcher | None = None,
 ) -> IngestSummary:
-    """Ingest every new or changed log object under ``sources`` into ``lake``; see the module docstring."""
+    """Ingest every new or changed log object under ``sources`` into ``lake``; see the module docstring.
+
+    ``fetcher`` replaces the thread pool (``pipeline.spark.ingest``: parse on Spark executors);
+    listing, the ledger and the commits stay here, so the lake is the same either way.
+    """
     started = time.monotonic()
     if isinstance(sources, (str, Path)):
         sources = [sources]
@@ -281,7 +288,10 @@ def ingest(
             recovery = writer.recover()
             summary.recovered_files = recovery.temp_removed + recovery.orphans_removed
             ledger.start_run()
-            _run(srcs, window, ledger, writer, summary, n_workers, max_object_size, batch_rows, batch_objects, progress)
+            _run(
+                srcs, window, ledger, writer, summary, n_workers, max_object_size, batch_rows, batch_objects, progress,
+                fetcher,
+            )  # fmt: skip
             writer.close()
             for s in srcs:
                 summary.retries += s.counters.retries
@@ -310,6 +320,7 @@ def _run(
     batch_rows: int,
     batch_objects: int,
     progress: bool,
+    fetcher: Fetcher | None = None,
 ) -> None:
     skipped: list[ObjectEntry] = []
     batch: list[BatchMember] = []
@@ -380,6 +391,11 @@ def _run(
         if batch_rows_now >= batch_rows or len(batch) >= batch_objects:
             flush()
 
+    if fetcher is not None:  # another engine fetches and parses; outcomes come back in listing order
+        for out in fetcher(sources, _candidates(sources, window, ledger, summary, skipped), max_object_size):
+            take(out)
+        flush()
+        return
     in_flight: deque[Future[_Outcome]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         try:

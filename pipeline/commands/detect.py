@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..findings import SEVERITIES, Finding, severity_rank
+from ..spark import add_engine_arguments, open_spark_lake
 
 HELP = "run the detectors over a lake and write findings.json"
 EXAMPLE = "flowsleuth detect --lake lake/ --out out/ --since 2026-01-05T00:00Z --fail-on high"
@@ -24,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topology", type=Path, metavar="FILE", help="topology.json (subnets, AZs, interfaces)")
     parser.add_argument("--fail-on", choices=SEVERITIES, help="exit 3 when a finding at or above this severity exists")
     parser.add_argument("--no-infer-topology", action="store_true", help="do not infer subnets/interfaces from the logs")
+    add_engine_arguments(parser)
     parser.add_argument("--list", action="store_true", help="list the detectors and their parameters, then exit")
 
 
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     until = parse_time(args.until, "--until") if args.until else None
     topology = Topology.load(args.topology) if args.topology else None
     params = parse_param_args(args.param)
-    con = open_lake(args.lake)
+    con = open_spark_lake(args.lake, args.spark_master) if args.engine == "spark" else open_lake(args.lake)
     try:
         result = run_detectors(
             con,

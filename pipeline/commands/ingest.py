@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
+from typing import Any
+
+from ..spark import add_engine_arguments
 
 HELP = "ingest VPC flow logs and ALB logs from S3 or local folders into a Parquet lake"
 EXAMPLE = "flowsleuth ingest --source s3://my-logs/AWSLogs/ --lake ./lake --since 2024-05-01T00:00Z --until 2024-05-02"
@@ -41,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-objects", type=int, default=DEFAULT_BATCH_OBJECTS,
                         help=f"objects per committed batch/file (default {DEFAULT_BATCH_OBJECTS})")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_engine_arguments(parser)
 
 
 def format_summary(s: object) -> str:
@@ -72,7 +77,12 @@ def run(args: argparse.Namespace) -> int:
 
     from ..ingest import ingest
 
-    summary = ingest(
+    run_ingest: Any = ingest
+    if args.engine == "spark":
+        from ..spark.ingest import spark_ingest
+
+        run_ingest = partial(spark_ingest, master=args.spark_master)
+    summary = run_ingest(
         args.source, args.lake, since=args.since, until=args.until, profile=args.profile, region=args.region,
         endpoint_url=args.endpoint_url, workers=args.workers, progress=args.verbose, retry_mode=args.retry_mode,
         max_attempts=args.max_attempts, max_object_size=args.max_object_size, batch_rows=args.batch_rows,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..findings import SEVERITIES
+from ..spark import add_engine_arguments
 
 HELP = "the scheduled job: ingest new logs, detect, track finding state, write the report"
 EXAMPLE = (
@@ -32,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="AWS region for S3 sources")
     parser.add_argument("--endpoint-url", help="S3-compatible endpoint URL")
     parser.add_argument("--workers", type=int, help="ingest download/parse workers")
+    add_engine_arguments(parser, defaults=False)
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -44,6 +46,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "params": parse_param_args(args.param), "topology": args.topology, "fail_on": args.fail_on,
         "title": args.title, "profile": args.profile, "region": args.region,
         "endpoint_url": args.endpoint_url, "workers": args.workers,
+        "engine": args.engine, "spark_master": args.spark_master,
     }  # fmt: skip
 
 

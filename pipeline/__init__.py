@@ -6,6 +6,7 @@ stays cheap for the CLI):
     open_lake(lake) -> duckdb connection with views vpc_flow, alb_access, alb_connection
     ingest(sources, lake, *, since, until, ...) -> IngestSummary
     run_detectors(con, *, since, until, detectors, params, topology) -> DetectResult
+    correlate(findings) -> list[Incident]             (findings grouped into incidents)
     write_report(con, findings, out_dir, ...) -> Path
     generate(scenario, out, *, seed, ...) -> Path      (the incident simulator)
     parse_bytes(data, table, *, source_uri, ...) -> ParsedObject
@@ -27,6 +28,8 @@ _EXPORTS: dict[str, str] = {
     "load_detectors": "pipeline.detect",
     "DetectResult": "pipeline.detect",
     "write_findings": "pipeline.detect",
+    "correlate": "pipeline.incidents",
+    "Incident": "pipeline.incidents",
     "write_report": "pipeline.report",
     "generate": "pipeline.simulate",
     "parse_bytes": "pipeline.formats",

@@ -2,9 +2,10 @@
 
 Each run detects over the event-time span of what it ingested, widened backwards by
 the lookback (logs arrive late, so recent windows are scanned again), and keeps
-``<out>/state.json`` of open findings so a finding is ``new`` once, ``ongoing`` while
-it is seen again, and ``resolved`` once, when a later run covers its window without
-finding it. Overlapping runs are stopped by an fcntl lock on ``<out>/.lock``.
+``<out>/state.json`` of open findings and incidents so each is ``new`` once, ``ongoing``
+while it is seen again, and ``resolved`` once, when a later run covers its window without
+finding it. An incident (``pipeline.incidents``) is the same incident in a later run when
+it keeps its id or shares a member finding with it; it then keeps its first id. Overlapping runs are stopped by an fcntl lock on ``<out>/.lock``.
 
 Exit codes (as the CLI): 0 ran; 3 findings at or above ``fail_on``; 1 something
 failed (an object did not ingest, a detector's SQL failed; the report is still
@@ -24,10 +25,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import FlowsleuthError, UsageError
 from .findings import SEVERITIES, Finding, iso_utc, severity_rank
+from .incidents import Incident, correlate
+
+if TYPE_CHECKING:
+    from .ingest import IngestSummary
 
 log = logging.getLogger(__name__)
 
@@ -189,14 +194,33 @@ def load_state(out: Path) -> dict[str, Finding]:
         raise FlowsleuthError(f"state file {str(path)!r} is unreadable ({e}); move it aside to start afresh") from None
 
 
-def save_state(out: Path, open_findings: dict[str, Finding], *, span: tuple[datetime, datetime] | None) -> Path:
-    """Write the open findings atomically."""
+def load_incident_state(out: Path) -> dict[str, Incident]:
+    """Open incidents from the previous run, by id (empty on the first run or an older state file)."""
+    path = Path(out) / STATE_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {d["id"]: Incident.from_dict(d) for d in data.get("open_incidents", [])}
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise FlowsleuthError(f"state file {str(path)!r} is unreadable ({e}); move it aside to start afresh") from None
+
+
+def save_state(
+    out: Path,
+    open_findings: dict[str, Finding],
+    *,
+    span: tuple[datetime, datetime] | None,
+    open_incidents: dict[str, Incident] | None = None,
+) -> Path:
+    """Write the open findings and incidents atomically."""
     path = Path(out) / STATE_FILE
     data = {
         "version": 1,
         "updated": iso_utc(datetime.now(UTC)),
         "last_span": [iso_utc(span[0]), iso_utc(span[1])] if span else None,
         "open": [f.to_dict() for f in sorted(open_findings.values(), key=lambda f: f.id)],
+        "open_incidents": [i.to_dict() for i in sorted((open_incidents or {}).values(), key=lambda i: i.id)],
     }
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -222,12 +246,55 @@ def apply_state(
     for fid, old in previous.items():
         if fid in still_open:
             continue
-        covered = span is not None and parse_time(old.window_start) >= span[0] and parse_time(old.window_end) <= span[1]
-        if covered:
+        if _covered(old.window_start, old.window_end, span):
             old.state = "resolved"
             emitted.append(old)
         else:
             still_open[fid] = old
+    return emitted, still_open
+
+
+def _covered(window_start: str, window_end: str, span: tuple[datetime, datetime] | None) -> bool:
+    return span is not None and parse_time(window_start) >= span[0] and parse_time(window_end) <= span[1]
+
+
+def apply_incident_state(
+    previous: dict[str, Incident], findings: list[Finding], span: tuple[datetime, datetime] | None
+) -> tuple[list[Incident], dict[str, Incident]]:
+    """Incidents of this run's findings with their state, and the open set to keep.
+
+    ``findings`` are the ones :func:`apply_state` emitted. The open ones are correlated; one
+    that keeps an open incident's id or shares a member with it is ``ongoing`` under that
+    incident's id, the rest ``new``. An open incident matched by none, whose window this
+    run covers, is ``resolved`` (emitted once, then dropped); resolved findings are listed
+    under the incident that held them.
+    """
+    open_now = [f for f in findings if f.state != "resolved"]
+    current = correlate(open_now)
+    owner = {fid: pid for pid, p in previous.items() for fid in p.members}
+    matched: set[str] = set()
+    for inc in current:
+        prev = inc.id if inc.id in previous else next((owner[m] for m in inc.members if m in owner), None)
+        if prev is not None and prev not in matched:
+            inc.id, inc.state = prev, "ongoing"
+            matched.add(prev)
+        else:
+            inc.state = "new"
+    emitted = list(current)
+    still_open = {i.id: i for i in current}
+    for pid, old in previous.items():
+        if pid in matched:
+            continue
+        if _covered(old.window_start, old.window_end, span):
+            old.state = "resolved"
+            emitted.append(old)
+        else:
+            still_open[pid] = old
+    by_id = {i.id: i for i in emitted}
+    listed = {m for i in emitted for m in i.members}
+    for f in findings:
+        if f.state == "resolved" and f.id not in listed and (holder := by_id.get(owner.get(f.id, ""))) is not None:
+            holder.members.append(f.id)
     return emitted, still_open
 
 
@@ -259,20 +326,12 @@ def run_lock(out: Path) -> Iterator[None]:
         fh.close()
 
 
-def _first(obj: Any, *names: str, default: Any = None) -> Any:
-    """The first attribute of ``obj`` (dataclass or dict) among ``names`` that is set."""
-    for n in names:
-        v = obj.get(n) if isinstance(obj, dict) else getattr(obj, n, None)
-        if v is not None:
-            return v
-    return default
-
-
 @dataclass
 class RunResult:
     """What one run did, for the CLI's summary line and for tests."""
 
     findings: list[Finding]
+    incidents: list[Incident]
     objects: int
     rows: int
     failed_objects: int
@@ -285,24 +344,27 @@ class RunResult:
     def counts(self) -> dict[str, int]:
         return {s: sum(1 for f in self.findings if f.state == s) for s in ("new", "ongoing", "resolved")}
 
+    def incident_counts(self) -> dict[str, int]:
+        return {s: sum(1 for i in self.incidents if i.state == s) for s in ("new", "ongoing", "resolved")}
+
     def summary_line(self) -> str:
-        c = self.counts()
+        c, i = self.counts(), self.incident_counts()
         return (
-            f"flowsleuth run: {self.objects} objects, {self.rows} rows, {len(self.findings)} findings "
+            f"flowsleuth run: {self.objects} objects, {self.rows} rows, {len(self.incidents)} incidents "
+            f"({i['new']} new, {i['ongoing']} ongoing, {i['resolved']} resolved) from {len(self.findings)} findings "
             f"({c['new']} new, {c['ongoing']} ongoing, {c['resolved']} resolved), report: {self.report}"
         )
 
 
-def detection_span(cfg: RunConfig, ingest_summary: Any) -> tuple[datetime | None, datetime | None] | None:
+def detection_span(cfg: RunConfig, ingest_summary: IngestSummary) -> tuple[datetime | None, datetime | None] | None:
     """What to detect over, or None to skip detection (nothing new and no explicit window).
 
     Explicit since/until win; otherwise the ingested event-time span, widened back by the
     lookback. A None end (explicit ``--since`` alone, nothing new) means "the lake's edge".
     """
-    lo = _first(ingest_summary, "min_event_time")
-    hi = _first(ingest_summary, "max_event_time")
-    since = cfg.since or (parse_time(lo) - cfg.lookback if lo is not None else None)
-    until = cfg.until or (parse_time(hi) + timedelta(seconds=1) if hi is not None else None)
+    lo, hi = ingest_summary.min_event_time, ingest_summary.max_event_time
+    since = cfg.since or (lo - cfg.lookback if lo is not None else None)
+    until = cfg.until or (hi + timedelta(seconds=1) if hi is not None else None)
     if since is None and until is None:
         return None
     return since, until
@@ -311,16 +373,13 @@ def detection_span(cfg: RunConfig, ingest_summary: Any) -> tuple[datetime | None
 def run_batch(cfg: RunConfig) -> RunResult:
     """One scheduled run: ingest, detect, keep finding state, write findings and reports."""
     from .db import open_lake
+    from .detect import load_detectors, resolve_params, run_detectors, write_findings, write_lake_findings
+    from .ingest import ingest
     from .report import render_markdown, write_csv, write_report
     from .topology.model import Topology
 
-    try:
-        from .detect import load_detectors, resolve_params, run_detectors, write_findings, write_lake_findings
-        from .ingest import ingest
-    except ImportError as e:  # a part of the pipeline is not installed/built
-        raise FlowsleuthError(f"flowsleuth run needs the ingest and detect stages: {e}") from None
-
-    assert cfg.lake is not None and cfg.out is not None
+    if cfg.lake is None or cfg.out is None or not cfg.sources:
+        raise UsageError("a run needs sources, lake and out (build the config with build_config)")
     out = Path(cfg.out)
     available = load_detectors()
     unknown = sorted(set(cfg.detectors or []) - {d.id for d in available})
@@ -331,17 +390,19 @@ def run_batch(cfg: RunConfig) -> RunResult:
     topology = Topology.load(cfg.topology) if cfg.topology else None
     with run_lock(out):
         previous = load_state(out)
+        previous_incidents = load_incident_state(out)
         summary = ingest(
             cfg.sources, Path(cfg.lake), since=cfg.since, until=cfg.until, profile=cfg.profile,
             region=cfg.region, endpoint_url=cfg.endpoint_url, workers=cfg.workers,
         )  # fmt: skip
-        failed_objects = int(_first(summary, "objects_failed", default=0) or 0)
-        objects = int(_first(summary, "objects_done", default=0) or 0)
-        rows = int(_first(summary, "rows", default=0) or 0)
+        failed_objects = summary.objects_failed_new
         notes: list[str] = []
-        if failed_objects:
-            notes.append(f"{failed_objects} object(s) failed to ingest; see the ingest log and the lake ledger")
-            notes += [f"failed: {uri}: {reason}" for uri, reason in list(_first(summary, "failures", default=[]))[:10]]
+        if summary.failing_total:
+            notes.append(
+                f"{summary.failing_total} object(s) failing ({summary.objects_failed_new} new this run); "
+                "see flowsleuth lake status and the lake ledger"
+            )
+            notes += summary.failure_lines(10)
         wanted = detection_span(cfg, summary)
         con = open_lake(cfg.lake)  # the report's figures read the lake here whatever the engine
         detect_con = con
@@ -362,18 +423,23 @@ def run_batch(cfg: RunConfig) -> RunResult:
             detect_failed = bool(result.errors)
             topology = topology or result.topology
         findings, still_open = apply_state(previous, current, span)
-        findings_path = write_findings(findings, out)
+        incidents, open_incidents = apply_incident_state(previous_incidents, findings, span)
+        findings_path = write_findings(findings, out, incidents=incidents)
         if current:
             write_lake_findings(current, cfg.lake)
         report = write_report(
             con, findings, out, title=cfg.title, ingest_summary=summary, detect_notes=notes,
-            topology=topology, detectors=detectors, params=cfg.params,
+            topology=topology, detectors=detectors, params=cfg.params, incidents=incidents,
         )  # fmt: skip
         (out / "report.md").write_text(
-            render_markdown(findings, title=cfg.title, ingest_summary=summary, detect_notes=notes, report_path=report),
+            render_markdown(
+                findings, title=cfg.title, ingest_summary=summary, detect_notes=notes, report_path=report, incidents=incidents
+            ),
             encoding="utf-8",
         )
-        write_csv(findings, out / "findings.csv")
-        save_state(out, still_open, span=span)
-    code = exit_code(findings, failed=bool(failed_objects) or detect_failed, fail_on=cfg.fail_on)
-    return RunResult(findings, objects, rows, failed_objects, span, report, findings_path, notes, code)
+        write_csv(findings, out / "findings.csv", incidents=incidents)
+        save_state(out, still_open, span=span, open_incidents=open_incidents)
+    code = exit_code(findings, failed=not summary.ok or detect_failed, fail_on=cfg.fail_on)
+    return RunResult(
+        findings, incidents, summary.objects_done, summary.rows, failed_objects, span, report, findings_path, notes, code
+    )

@@ -15,7 +15,7 @@ State = Literal["new", "ongoing", "resolved"]
 
 def severity_rank(severity: str) -> int:
     """0 for low ... 3 for critical; raises ValueError for anything else."""
-    return SEVERITIES.index(severity)  # type: ignore[arg-type]
+    return list[str](SEVERITIES).index(severity)
 
 
 def iso_utc(ts: datetime) -> str:

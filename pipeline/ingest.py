@@ -7,10 +7,20 @@ cores), and commits them to the lake in batches (``lake.writer``). Objects are
 consumed in listing order, so batches do not depend on thread timing. Memory is
 bounded by ``workers`` objects in flight plus one batch (``batch_rows``).
 
-Per-object failures (access denied, corrupt or truncated gzip, unknown header,
-decompression bomb, object gone) are recorded in the ledger with a reason and the run
-goes on; transient errors are retried (botocore, plus body re-reads) and, if they
-persist, recorded as failed-transient and retried on the next run.
+Per-object failures are recorded in the ledger with a reason and the run goes on.
+They come in two kinds (as dlt's load jobs do):
+
+- *transient* (throttling, 5xx, connection resets, a body shorter than its
+  Content-Length, a local read error): retried within the run (botocore, plus body
+  re-reads with capped backoff) and, if they persist, on later runs, each further
+  attempt waiting twice as long (``TRANSIENT_BACKOFF_BASE``, capped at
+  ``TRANSIENT_BACKOFF_CAP``). They never turn terminal on their own.
+- *terminal* (a complete transfer whose gzip is corrupt or ends early, a
+  decompression bomb, AccessDenied, an unknown header, any parse error): recorded once
+  and not fetched again until the object's ETag changes or ``retry_failed`` is given.
+
+The summary lists every failing object (new ones first, with when it first failed);
+``ok`` is false only when this run saw a *new* failure, so a scheduler alerts once.
 """
 
 from __future__ import annotations
@@ -31,7 +41,17 @@ from typing import Any
 import pyarrow as pa
 
 from .errors import FormatError, SourceError, UsageError
-from .lake import DEFAULT_LOCK_WAIT, DONE_STATUSES, BatchMember, LakeWriter, Ledger, ObjectEntry, lake_lock
+from .lake import (
+    DEFAULT_LOCK_WAIT,
+    DONE_STATUSES,
+    BatchMember,
+    FailedObject,
+    LakeWriter,
+    Ledger,
+    ObjectEntry,
+    Prior,
+    lake_lock,
+)
 from .schema import REJECT_RAW_MAX, REJECTS_SCHEMA
 from .sources import (
     DEFAULT_LATE_MARGIN,
@@ -58,8 +78,10 @@ DEFAULT_WORKERS = 8  # for S3 sources (GETs wait on the network); local folders 
 DEFAULT_BATCH_ROWS = 200_000
 DEFAULT_BATCH_OBJECTS = 512
 MAX_FAILURES_KEPT = 100
+TRANSIENT_BACKOFF_BASE = timedelta(minutes=1)  # wait before the 3rd attempt (the 2nd is the next run)
+TRANSIENT_BACKOFF_CAP = timedelta(hours=1)
 #: (sources, candidates in listing order, max object size) -> outcomes in the same order.
-Fetcher = Callable[[list[Source], Iterator[tuple[Source, ObjectRef, KeyInfo]], int], Iterator["_Outcome"]]
+Fetcher = Callable[[list[Source], Iterator[tuple[Source, ObjectRef, KeyInfo, "Prior | None"]], int], Iterator["_Outcome"]]
 
 
 @dataclass
@@ -70,7 +92,10 @@ class IngestSummary:
     objects_done: int = 0  # fetched and committed with rows (or rejects)
     objects_empty: int = 0  # fetched, no lines
     objects_skipped: int = 0  # not a log we read (test file, stray file, NLB/classic)
-    objects_failed: int = 0
+    objects_failed: int = 0  # fetched this run and failed (new or again)
+    objects_failed_new: int = 0  # of those, failing for the first time (this ETag): the exit-1 condition
+    objects_failed_known: int = 0  # terminal failures from earlier runs, same ETag: not fetched
+    objects_deferred: int = 0  # transient failures waiting for their backoff: not fetched this run
     objects_gone: int = 0  # deleted between list and get
     objects_unchanged: int = 0  # done in an earlier run with the same ETag: not fetched
     objects_pruned: int = 0  # outside --since/--until by file-name time: not fetched
@@ -91,11 +116,23 @@ class IngestSummary:
     min_event_time: datetime | None = None
     max_event_time: datetime | None = None
     elapsed_s: float = 0.0
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (uri, reason), first 100
+    failing_total: int = 0  # objects failing in the ledger after this run (all kinds)
+    failures: list[FailedObject] = field(default_factory=list)  # the first 100 of them, new first
 
     @property
     def ok(self) -> bool:
-        return self.objects_failed == 0
+        """No new failure this run (known failures are listed, not alerted on again)."""
+        return self.objects_failed_new == 0
+
+    def failure_lines(self, limit: int = 20) -> list[str]:
+        """One line per failing object: new or known, kind, since when, why (CLI summary, run notes)."""
+        lines = [
+            f"failed ({'new' if f.new else 'known'}, {f.kind}, since {f.first_seen[:19]}Z): {f.uri}: {f.reason}"
+            for f in self.failures[:limit]
+        ]
+        if self.failing_total > limit:
+            lines.append(f"... and {self.failing_total - limit} more failing objects (see flowsleuth lake status)")
+        return lines
 
     @property
     def mb_per_s(self) -> float:
@@ -119,12 +156,14 @@ class _Outcome:
     ref: ObjectRef
     info: KeyInfo
     status: str  # done | empty | failed | gone
+    prior: Prior | None
     etag: str
     last_modified: datetime | None
     data: pa.Table | None = None
     rejects: pa.Table | None = None
     lines: int = 0
     reason: str | None = None
+    failure: str | None = None  # transient | terminal, when failed
     bytes_in: int = 0
     bytes_out: int = 0
 
@@ -163,9 +202,10 @@ _PARSE_SLOTS_N = max(1, (os.cpu_count() or 1) // 2)
 _PARSE_SLOTS = threading.BoundedSemaphore(_PARSE_SLOTS_N)
 
 
-def _fetch_and_parse(source: Source, ref: ObjectRef, info: KeyInfo, max_size: int) -> _Outcome:
+def _fetch_and_parse(source: Source, ref: ObjectRef, info: KeyInfo, max_size: int, prior: Prior | None = None) -> _Outcome:
     """Worker: GET, validate/decompress the whole object, parse. Never raises."""
-    out = _Outcome(ref=ref, info=info, status="failed", etag=ref.etag, last_modified=ref.last_modified)
+    out = _Outcome(ref=ref, info=info, status="failed", prior=prior, etag=ref.etag, last_modified=ref.last_modified)
+    out.failure = "terminal"  # unless a transient cause says otherwise below
     try:
         fetched = source.get(ref)
         out.etag, out.last_modified, out.bytes_in = fetched.etag, fetched.last_modified, len(fetched.data)
@@ -179,13 +219,54 @@ def _fetch_and_parse(source: Source, ref: ObjectRef, info: KeyInfo, max_size: in
     except ObjectAccessError as e:
         out.reason = f"access denied: {e}"
     except SourceError as e:
-        out.reason = f"{'transient (retried next run)' if e.transient else 'read error'}: {e}"
+        if e.transient:
+            out.failure = "transient"
+        out.reason = f"{'transient (retried on later runs)' if e.transient else 'read error'}: {e}"
     except FormatError as e:
         out.reason = f"{type(e).__name__}: {e}"
     except Exception as e:  # noqa: BLE001 - one bad object must not stop the run
         log.exception("unexpected error processing %s", ref.uri)
+        out.failure = "transient"  # our bug, not the object's: a fixed version should pick it up
         out.reason = f"internal error: {type(e).__name__}: {e}"
+    if out.status != "failed":
+        out.failure = None
     return out
+
+
+def transient_delay(attempts: int) -> timedelta:
+    """How long a transient failure waits after its ``attempts``-th failing fetch (0 after the first)."""
+    if attempts <= 1:
+        return timedelta(0)
+    return min(TRANSIENT_BACKOFF_CAP, TRANSIENT_BACKOFF_BASE * 2 ** min(attempts - 2, 30))
+
+
+def _failure_state(out: _Outcome, now: datetime) -> tuple[str, int, str | None]:
+    """(first_failed_at, attempts, retry_after) for a failed outcome, continuing its prior failure."""
+    prior = out.prior
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if prior is not None and prior.status == "failed" and prior.etag == out.etag:
+        first, attempts = prior.first_failed_at or stamp, prior.attempts + 1
+    else:
+        first, attempts = stamp, 1
+    retry = None
+    if out.failure == "transient":
+        retry = (now + transient_delay(attempts)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return first, attempts, retry
+
+
+def _wanted(prior: Prior | None, etag: str, retry_failed: bool, now_stamp: str) -> str | None:
+    """Why an object is not fetched (``unchanged``, ``known``, ``deferred``), or None to fetch it."""
+    if prior is None or prior.etag != etag:
+        return None
+    if prior.status in DONE_STATUSES:
+        return "unchanged"
+    if prior.status != "failed" or retry_failed:
+        return None
+    if prior.failure == "terminal":
+        return "known"
+    if prior.retry_after and prior.retry_after > now_stamp:
+        return "deferred"
+    return None
 
 
 def _parse(out: _Outcome, data: bytes, ref: ObjectRef, info: KeyInfo, max_size: int) -> None:
@@ -208,9 +289,11 @@ def _parse(out: _Outcome, data: bytes, ref: ObjectRef, info: KeyInfo, max_size: 
 
 
 def _candidates(
-    sources: list[Source], window: TimeWindow, ledger: Ledger, summary: IngestSummary, skipped: list[ObjectEntry]
-) -> Iterator[tuple[Source, ObjectRef, KeyInfo]]:
+    sources: list[Source], window: TimeWindow, ledger: Ledger, summary: IngestSummary, skipped: list[ObjectEntry],
+    retry_failed: bool = False,
+) -> Iterator[tuple[Source, ObjectRef, KeyInfo, Prior | None]]:
     seen: set[str] = set()
+    now_stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     for source in sources:
         for ref in discover(source, source.prefix, window):
             if ref.uri in seen:
@@ -221,7 +304,7 @@ def _candidates(
             if isinstance(info, Skip):
                 summary.objects_skipped += 1
                 prior = ledger.lookup(ref.uri)
-                if prior is None or prior[0] != ref.etag:
+                if prior is None or prior.etag != ref.etag:
                     skipped.append(
                         ObjectEntry(
                             uri=ref.uri, bucket=ref.bucket, key=ref.key, etag=ref.etag, size=ref.size,
@@ -233,10 +316,15 @@ def _candidates(
                 summary.objects_pruned += 1
                 continue
             prior = ledger.lookup(ref.uri)
-            if prior is not None and prior[0] == ref.etag and prior[1] in DONE_STATUSES:
+            why = _wanted(prior, ref.etag, retry_failed, now_stamp)
+            if why == "unchanged":
                 summary.objects_unchanged += 1
-                continue
-            yield source, ref, info
+            elif why == "known":
+                summary.objects_failed_known += 1
+            elif why == "deferred":
+                summary.objects_deferred += 1
+            else:
+                yield source, ref, info, prior
 
 
 def ingest(
@@ -257,6 +345,7 @@ def ingest(
     batch_objects: int = DEFAULT_BATCH_OBJECTS,
     late_margin: timedelta = DEFAULT_LATE_MARGIN,
     lock_wait: float = DEFAULT_LOCK_WAIT,
+    retry_failed: bool = False,
     fetcher: Fetcher | None = None,
 ) -> IngestSummary:
     """Ingest every new or changed log object under ``sources`` into ``lake``; see the module docstring.
@@ -265,9 +354,7 @@ def ingest(
     listing, the ledger and the commits stay here, so the lake is the same either way.
     """
     started = time.monotonic()
-    if isinstance(sources, (str, Path)):
-        sources = [sources]
-    specs = [str(s) for s in sources]
+    specs = [str(sources)] if isinstance(sources, (str, Path)) else [str(s) for s in sources]
     window = TimeWindow(parse_time(since, name="--since"), parse_time(until, name="--until"), late_margin)
     remote = any(s.startswith("s3://") for s in specs)
     n_workers = workers if workers is not None else DEFAULT_WORKERS if remote else 2 * (os.cpu_count() or 1)
@@ -290,9 +377,11 @@ def ingest(
             ledger.start_run()
             _run(
                 srcs, window, ledger, writer, summary, n_workers, max_object_size, batch_rows, batch_objects, progress,
+                retry_failed,
                 fetcher,
             )  # fmt: skip
             writer.close()
+            summary.failing_total, summary.failures = ledger.failing(MAX_FAILURES_KEPT)
             for s in srcs:
                 summary.retries += s.counters.retries
                 summary.list_requests += s.counters.list_requests
@@ -302,8 +391,9 @@ def ingest(
         finally:
             ledger.close()
     log.info(
-        "ingest: %d listed, %d done, %d unchanged, %d failed, %d rows in %.1fs (%.1f MB/s)",
+        "ingest: %d listed, %d done, %d unchanged, %d failed (%d new), %d rows in %.1fs (%.1f MB/s)",
         summary.objects_listed, summary.objects_done, summary.objects_unchanged, summary.objects_failed,
+        summary.objects_failed_new,
         summary.rows, summary.elapsed_s, summary.mb_per_s,
     )  # fmt: skip
     return summary
@@ -320,6 +410,7 @@ def _run(
     batch_rows: int,
     batch_objects: int,
     progress: bool,
+    retry_failed: bool = False,
     fetcher: Fetcher | None = None,
 ) -> None:
     skipped: list[ObjectEntry] = []
@@ -363,15 +454,19 @@ def _run(
             rejects=out.rejects.num_rows if out.rejects is not None else 0, reason=out.reason,
         )  # fmt: skip
         if out.status in ("failed", "gone"):
+            failures = None
             if out.status == "failed":
+                entry.failure = out.failure
+                state = _failure_state(out, datetime.now(UTC))
+                failures = {ref.uri: state}
                 summary.objects_failed += 1
-                if len(summary.failures) < MAX_FAILURES_KEPT:
-                    summary.failures.append((ref.uri, out.reason or ""))
-                log.warning("failed: %s: %s", ref.uri, out.reason)
+                if state[1] == 1:
+                    summary.objects_failed_new += 1
+                log.warning("failed (%s, attempt %d): %s: %s", out.failure, state[1], ref.uri, out.reason)
             else:
                 summary.objects_gone += 1
             entry.size = ref.size
-            ledger.record([entry])
+            ledger.record([entry], failures)
             return
         if out.status == "empty":
             summary.objects_empty += 1
@@ -392,15 +487,15 @@ def _run(
             flush()
 
     if fetcher is not None:  # another engine fetches and parses; outcomes come back in listing order
-        for out in fetcher(sources, _candidates(sources, window, ledger, summary, skipped), max_object_size):
+        for out in fetcher(sources, _candidates(sources, window, ledger, summary, skipped, retry_failed), max_object_size):
             take(out)
         flush()
         return
     in_flight: deque[Future[_Outcome]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         try:
-            for source, ref, info in _candidates(sources, window, ledger, summary, skipped):
-                in_flight.append(pool.submit(_fetch_and_parse, source, ref, info, max_object_size))
+            for source, ref, info, prior in _candidates(sources, window, ledger, summary, skipped, retry_failed):
+                in_flight.append(pool.submit(_fetch_and_parse, source, ref, info, max_object_size, prior))
                 while len(in_flight) >= workers + _PARSE_SLOTS_N:
                     take(in_flight.popleft().result())
                 if len(skipped) >= 1000:

@@ -159,6 +159,7 @@ class FaultProxy:
     upstream: str
     faults: list[Fault] = field(default_factory=list)
     requests: int = 0
+    gets: int = 0  # object GETs (not listings) that reached the proxy
     server: ThreadingHTTPServer | None = None
     endpoint: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -178,6 +179,7 @@ class FaultProxy:
                     proxy.requests += 1
                     if self.command != "GET" or "list-type" in self.path:
                         return None
+                    proxy.gets += 1
                     for f in proxy.faults:
                         if f.match in self.path and f.hits < f.times:
                             f.hits += 1

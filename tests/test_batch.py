@@ -24,6 +24,7 @@ from pipeline.batch import (
 from pipeline.cli import main
 from pipeline.errors import FlowsleuthError, UsageError
 from pipeline.findings import Finding
+from pipeline.ingest import IngestSummary
 
 T0 = datetime(2026, 1, 10, 10, 0, tzinfo=UTC)
 
@@ -89,9 +90,9 @@ def test_exit_codes() -> None:
 
 def test_detection_span_widens_ingested_span_by_lookback() -> None:
     cfg = build_config({}, {"sources": ["x"], "lake": "l", "out": "o", "lookback": "30m"})
-    summary = {"min_event_time": T0, "max_event_time": T0 + timedelta(hours=1)}
+    summary = IngestSummary(min_event_time=T0, max_event_time=T0 + timedelta(hours=1))
     assert detection_span(cfg, summary) == (T0 - timedelta(minutes=30), T0 + timedelta(hours=1, seconds=1))
-    assert detection_span(cfg, {"min_event_time": None}) is None
+    assert detection_span(cfg, IngestSummary()) is None
     cfg.since = T0 - timedelta(days=1)
     assert detection_span(cfg, summary)[0] == T0 - timedelta(days=1)  # type: ignore[index]
 

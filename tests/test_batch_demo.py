@@ -19,7 +19,7 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
     out = capsys.readouterr().out
     base = tmp_path / ".flowsleuth-demo"
     assert f"report: {base / 'report.html'}" in out and f"findings: {base / 'findings.json'}" in out
-    findings = json.loads((base / "findings.json").read_text())
+    findings = json.loads((base / "findings.json").read_text())["findings"]
     labels = json.loads((REPO / "data-samples" / "demo" / "labels.json").read_text())
     expected = {i["detector"] for i in labels["incidents"] if i.get("visible_in_logs", True) and i.get("detector")}
     assert expected & {f["detector"] for f in findings}  # the demo shows at least one labelled incident

@@ -56,8 +56,13 @@ def run(tmp: Path, *extra: str) -> int:
 
 
 def states(tmp: Path) -> list[tuple[str, str, str]]:
-    data = json.loads((tmp / "out" / "findings.json").read_text())
+    data = json.loads((tmp / "out" / "findings.json").read_text())["findings"]
     return [(f["detector"], f["entity"].get("dstaddr", ""), f["state"]) for f in data]
+
+
+def incident_states(tmp: Path) -> list[tuple[str, str]]:
+    data = json.loads((tmp / "out" / "findings.json").read_text())["incidents"]
+    return [(i["id"], i["state"]) for i in data]
 
 
 def test_runs_track_state_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -69,7 +74,9 @@ def test_runs_track_state_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureF
     assert line.startswith("flowsleuth run: 12 objects, ") and "(1 new, 0 ongoing, 0 resolved)" in line
     assert line.endswith(str(tmp_path / "out" / "report.html"))
     assert states(tmp_path) == [("reject_burst", BURST_DST, "new")]
-    first_id = json.loads((tmp_path / "out" / "findings.json").read_text())[0]["id"]
+    first_id = json.loads((tmp_path / "out" / "findings.json").read_text())["findings"][0]["id"]
+    ((incident, state),) = incident_states(tmp_path)
+    assert state == "new" and "1 incidents (1 new, 0 ongoing, 0 resolved)" in line
     for name in ("report.html", "report.md", "findings.csv", "state.json"):
         assert (tmp_path / "out" / name).exists(), name
     assert [f["id"] for f in json.loads((tmp_path / "out" / "state.json").read_text())["open"]] == [first_id]
@@ -78,17 +85,20 @@ def test_runs_track_state_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureF
     assert run(tmp_path) == 3
     assert "4 objects" in capsys.readouterr().out
     assert states(tmp_path) == [("reject_burst", BURST_DST, "ongoing")]
-    assert json.loads((tmp_path / "out" / "findings.json").read_text())[0]["id"] == first_id  # stable id
+    assert json.loads((tmp_path / "out" / "findings.json").read_text())["findings"][0]["id"] == first_id  # stable id
+    assert incident_states(tmp_path) == [(incident, "ongoing")]
 
     fill(bucket, 16, 17)  # the burst no longer qualifies under a stricter threshold: resolved, once
     assert run(tmp_path, "--param", "reject_burst.min_rejects=1000") == 0
     assert "(0 new, 0 ongoing, 1 resolved)" in capsys.readouterr().out
     assert "<td>1000</td>" in (tmp_path / "out" / "report.html").read_text()  # the value this run used
     assert states(tmp_path) == [("reject_burst", BURST_DST, "resolved")]
+    assert incident_states(tmp_path) == [(incident, "resolved")]
     assert json.loads((tmp_path / "out" / "state.json").read_text())["open"] == []
+    assert json.loads((tmp_path / "out" / "state.json").read_text())["open_incidents"] == []
 
     assert run(tmp_path) == 0  # nothing new: detection skipped, nothing emitted
-    assert "flowsleuth run: 0 objects, 0 rows, 0 findings" in capsys.readouterr().out
+    assert "flowsleuth run: 0 objects, 0 rows, 0 incidents" in capsys.readouterr().out
     assert "detection skipped" in (tmp_path / "out" / "report.md").read_text()
 
 
@@ -100,7 +110,11 @@ def test_failed_object_exits_1_and_still_reports(tmp_path: Path, capsys: pytest.
     assert run(tmp_path) == 1
     assert "flowsleuth run: 8 objects" in capsys.readouterr().out
     assert (tmp_path / "out" / "report.html").exists()
-    assert "failed to ingest" in (tmp_path / "out" / "report.md").read_text()
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "failing \\(1 new this run\\)" in report and "corrupt gzip" in report
+    # the next run does not fetch it again, lists it as known and does not alert again
+    assert run(tmp_path) == 0
+    assert "failed \\(known, terminal" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_config_file_run_and_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -206,7 +206,9 @@ def test_outputs_do_not_duplicate(tmp_path: Path, lake: Path) -> None:
     write_detector(qdir)
     findings = run_detectors(open_lake(lake), queries_dir=qdir, infer_topology=False).findings
     path = write_findings(findings, tmp_path / "out")
-    assert [d["id"] for d in json.loads(path.read_text())] == [f.id for f in findings]
+    data = json.loads(path.read_text())
+    assert [d["id"] for d in data["findings"]] == [f.id for f in findings]
+    assert sorted(m for i in data["incidents"] for m in i["members"]) == sorted(f.id for f in findings)
     write_lake_findings(findings, lake)
     write_lake_findings(findings, lake)
     stored = read_lake_findings(lake)

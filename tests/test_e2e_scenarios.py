@@ -222,3 +222,33 @@ def test_matching_rules_can_fail() -> None:
     assert not matches(f(ws="2025-06-10T07:00:00Z", we="2025-06-10T07:05:00Z"), inc)
     assert not matches(f(dstaddr="1.1.1.1"), inc)
     assert not matches(f(interface_id="eni-1"), inc)  # nothing in common: cannot tell it is the same thing
+
+
+def _primary_labels(labels: dict[str, Any]) -> list[dict[str, Any]]:
+    return [i for i in labels["incidents"] if i.get("visible_in_logs") and i.get("role", "primary") == "primary"]
+
+
+@pytest.mark.parametrize("mode", TOPOLOGY_MODES)
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_one_incident_per_labelled_incident(dataset: str, mode: str, lakes: dict[str, Lake], detected: Any) -> None:
+    """Findings correlate into exactly one incident per labelled incident, rooted at the labelled cause.
+
+    Secondary labels (a symptom of the same fault, e.g. the ALB 504s of a NACL missing its
+    return rule) must be members of their primary's incident, not incidents of their own.
+    """
+    from pipeline.incidents import correlate
+
+    entry = lakes[dataset]
+    result = detected(dataset, mode)
+    incidents = correlate(result.findings)
+    by_id = {f.id: f for f in result.findings}
+    primaries = _primary_labels(entry.labels)
+    lines = [f"{dataset} ({mode}): {len(incidents)} incidents for {len(primaries)} labelled incidents"]
+    lines += [f"  {i.id} root {describe(by_id[i.root_cause])} members {len(i.members)}" for i in incidents]
+    assert len(incidents) == len(primaries), "\n".join(lines)
+    for label in primaries:
+        rooted = [i for i in incidents if matches(by_id[i.root_cause], label)]
+        assert len(rooted) == 1, "\n".join([*lines, f"  no single incident rooted at {label['detector']} {label['entity']}"])
+        for sec in entry.labels["incidents"]:
+            if sec.get("role") == "secondary" and sec.get("scenario") == label["scenario"] and sec.get("visible_in_logs"):
+                assert any(matches(by_id[m], sec) for m in rooted[0].members), "\n".join([*lines, f"  secondary {sec} not in it"])

@@ -63,7 +63,20 @@ def test_parquet_flow() -> None:
     assert rows[0]["end_time"] == datetime(2014, 12, 14, 4, 7, 50, tzinfo=UTC)
 
 
-def test_alb_oldest_shape() -> None:
+def test_alb_launch_shape_2016() -> None:
+    """The 2016 AWS documentation examples (http, https, h2, ws), 18 fields through trace_id."""
+    p = _parse("alb-2016-18fields.log", "alb_access")
+    assert p.rejects == []
+    rows = p.data.to_pylist()
+    assert [r["type"] for r in rows] == ["http", "https", "h2", "ws"]
+    assert rows[0]["trace_id"] == "Root=1-58337262-36d228ad5d99923122bbe354" and rows[0]["ssl_cipher"] is None
+    assert rows[1]["ssl_protocol"] == "TLSv1.2" and rows[1]["sent_bytes"] == 57
+    assert all(r["domain_name"] is None and r["chosen_cert_arn"] is None and r["matched_rule_priority"] is None for r in rows)
+    assert rows[2]["target_ip"] == "10.0.0.66" and rows[2]["request_proto"] == "HTTP/2.0"
+    assert rows[3]["user_agent"] is None and rows[3]["elb_status_code"] == 101
+
+
+def test_alb_sni_shape_2018() -> None:
     p = _parse("alb-2018-20fields.log", "alb_access")
     rows = p.data.to_pylist()
     assert len(rows) == 2 and p.extra_field_lines == 0

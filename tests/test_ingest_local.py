@@ -143,6 +143,8 @@ def test_failures_are_recorded_per_object_and_the_run_goes_on(tmp_path: Path) ->
         "truncated": "failed", "corrupt": "failed", "not_gzip": "failed", "unknown_header": "failed",
         "bomb": "failed", "empty": "empty", "members": "done", "header_only": "empty",
     }  # fmt: skip
+    failed = {name for name in cases if status[name] == "failed"}
+    assert {ledger[Path(keys[n]).name]["failure"] for n in failed} == {"terminal"}
     assert "truncated" in reason["truncated"] and "corrupt" in reason["corrupt"]
     assert "UnknownHeaderError" in reason["unknown_header"] and "bomb" in reason["bomb"]
     assert summary.objects_failed == 5 and summary.objects_empty == 2 and summary.objects_done == 1
@@ -150,9 +152,27 @@ def test_failures_are_recorded_per_object_and_the_run_goes_on(tmp_path: Path) ->
     # nothing from a failed object is visible
     uris = {u for u, _ in lake_rows(lake)}
     assert uris == {(src / keys["members"]).resolve().as_uri()}
-    # failed objects are retried next run; done/empty are not
+    assert not summary.ok and summary.objects_failed_new == 5 and summary.failing_total == 5
+    assert all(f.new and f.kind == "terminal" for f in summary.failures)
+    # terminal failures are not fetched again (and not alerted on again), but still listed
     again = ingest([str(src)], lake, workers=2, max_object_size=1_000_000)
-    assert again.objects_failed == 5 and again.objects_unchanged == 3
+    assert (again.objects_failed, again.objects_failed_known, again.objects_unchanged) == (0, 5, 3)
+    assert again.get_requests == 0 and again.ok
+    assert again.failing_total == 5 and {f.uri for f in again.failures} == {f.uri for f in summary.failures}
+    assert not any(f.new for f in again.failures)
+    assert {f.first_seen for f in again.failures} == {f.first_seen for f in summary.failures}
+    # --retry-failed fetches them again; still failing, but not new
+    retried = ingest([str(src)], lake, workers=2, max_object_size=1_000_000, retry_failed=True)
+    assert (retried.objects_failed, retried.objects_failed_new, retried.get_requests) == (5, 0, 5) and retried.ok
+    # a new ETag is a new object version: fetched, and a new failure if still bad
+    fixed = src / keys["corrupt"]
+    fixed.write_bytes(flow_log_bytes(4, T0, seed=5))
+    os.utime(fixed, ns=(2, 2))
+    rebroken = src / keys["truncated"]
+    rebroken.write_bytes(good[: len(good) // 3])
+    later = ingest([str(src)], lake, workers=2, max_object_size=1_000_000)
+    assert (later.objects_done, later.objects_failed, later.objects_failed_new, later.objects_failed_known) == (1, 1, 1, 3)
+    assert later.failing_total == 4 and not later.ok
 
 
 def test_rejected_lines_go_to_rejects(tmp_path: Path) -> None:

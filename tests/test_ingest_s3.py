@@ -121,6 +121,7 @@ def test_transient_faults_are_retried_and_counted(seaweed: SeaweedS3, admin_env:
         status = {Path(r["key"]).name: (r["status"], r["reason"]) for r in read_ledger(lake).to_dicts()}
         assert [status[name(i)][0] for i in range(6)] == ["done"] * 4 + ["failed", "done"]
         assert "transient" in status[name(4)][1]
+        assert summary.failures[0].kind == "transient" and summary.objects_failed_new == 1
         assert summary.retries >= 2 + 1 + 1 + 2 and summary.objects_failed == 1
         assert len(rows(lake)) == 5 * 40
         proxy.faults = []  # the next run picks the transient failure up
@@ -129,6 +130,70 @@ def test_transient_faults_are_retried_and_counted(seaweed: SeaweedS3, admin_env:
         assert len(rows(lake)) == len(set(rows(lake))) == 6 * 40
     finally:
         proxy.stop()
+
+
+def test_three_scheduled_runs_with_a_corrupt_object_fetch_it_once(
+    seaweed: SeaweedS3, admin_env: None, tmp_path: Path
+) -> None:
+    """Every 5 minutes new objects arrive; one object is corrupt: one GET for it, ever, and exit 1 only once."""
+    from pipeline.batch import build_config, run_batch
+
+    client = seaweed.client()
+    bucket, prefix = fresh_prefix(client)
+    good = flow_log_bytes(20, T0, seed=1)
+    corrupt_key = flow_key(T0, i=999, prefix=prefix)
+    client.put_object(Bucket=bucket, Key=corrupt_key, Body=good[:-8] + b"\x00" * 8)  # complete transfer, bad CRC
+    proxy = FaultProxy(seaweed.endpoint).start()
+    gets, codes, known = [], [], []
+    try:
+        for run in range(3):
+            t = T0 + timedelta(minutes=5 * run)
+            put_many(client, bucket, {flow_key(t, i=run * 10 + j, prefix=prefix): flow_log_bytes(20, t, seed=run * 10 + j)
+                                      for j in range(4)})  # fmt: skip
+            before = proxy.gets
+            cfg = build_config({}, {"sources": [f"s3://{bucket}/{prefix}"], "lake": str(tmp_path / "lake"),
+                                    "out": str(tmp_path / "out"), "endpoint_url": proxy.endpoint})  # fmt: skip
+            result = run_batch(cfg)
+            gets.append(proxy.gets - before)
+            codes.append(result.exit_code)
+            known.append([n for n in result.notes if corrupt_key.rsplit("/", 1)[1] in n])
+    finally:
+        proxy.stop()
+    assert gets == [5, 4, 4]  # the corrupt object is fetched by the first run only
+    assert codes == [1, 0, 0]  # a new failure alerts once
+    assert all(len(k) == 1 for k in known) and "new" in known[0][0] and "known" in known[2][0]
+    assert "corrupt gzip" in known[2][0]
+    status = {Path(r["key"]).name: r for r in read_ledger(tmp_path / "lake").to_dicts()}
+    bad = status[corrupt_key.rsplit("/", 1)[1]]
+    assert (bad["status"], bad["failure"], bad["attempts"]) == ("failed", "terminal", 1)
+    assert len(rows(tmp_path / "lake")) == 12 * 20
+
+
+def test_persistent_throttling_backs_off_across_runs(
+    seaweed: SeaweedS3, admin_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.ingest as ingest_mod
+
+    monkeypatch.setattr(ingest_mod, "TRANSIENT_BACKOFF_BASE", timedelta(hours=1))  # no run waits that long here
+    client = seaweed.client()
+    bucket, prefix = fresh_prefix(client)
+    key = flow_key(T0, i=1, prefix=prefix)
+    client.put_object(Bucket=bucket, Key=key, Body=flow_log_bytes(10, T0, seed=1))
+    proxy = FaultProxy(seaweed.endpoint).start()
+    proxy.faults = [Fault(key.rsplit("/", 1)[1], "503", times=10**6)]
+    src, lake = f"s3://{bucket}/{prefix}", tmp_path / "lake"
+    try:
+        runs = [ingest([src], lake, endpoint_url=proxy.endpoint, max_attempts=2) for _ in range(3)]
+        assert [r.objects_failed for r in runs] == [1, 1, 0]  # 2nd attempt on the next run, then backoff
+        assert [r.objects_deferred for r in runs] == [0, 0, 1]
+        assert [r.ok for r in runs] == [False, True, True] and all(r.failing_total == 1 for r in runs)
+        assert runs[2].failures[0].kind == "transient" and runs[2].failures[0].attempts == 2
+        proxy.faults = []
+        healed = ingest([src], lake, endpoint_url=proxy.endpoint, retry_failed=True)
+        assert (healed.objects_done, healed.failing_total) == (1, 0)
+    finally:
+        proxy.stop()
+    assert len(rows(lake)) == 10
 
 
 def test_access_denied_is_per_object(seaweed: SeaweedS3, admin_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,8 +209,11 @@ def test_access_denied_is_per_object(seaweed: SeaweedS3, admin_env: None, tmp_pa
     lake = tmp_path / "lake"
     summary = ingest([f"s3://{bucket}/allowed/", f"s3://{bucket}/denied/"], lake, endpoint_url=seaweed.endpoint)
     assert (summary.objects_done, summary.objects_failed) == (2, 1)
-    (uri, reason), = summary.failures
-    assert "denied/" in uri and "access denied" in reason and "s3:GetObject" in reason
+    (failure,) = summary.failures
+    assert "denied/" in failure.uri and "access denied" in failure.reason and "s3:GetObject" in failure.reason
+    assert failure.kind == "terminal"
+    again = ingest([f"s3://{bucket}/allowed/", f"s3://{bucket}/denied/"], lake, endpoint_url=seaweed.endpoint)
+    assert (again.get_requests, again.objects_failed_known, again.ok) == (0, 1, True)
     assert len(rows(lake)) == 10 and len(rows(lake, "alb_access")) == 10
 
 

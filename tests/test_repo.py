@@ -39,8 +39,8 @@ def test_public_api_is_exported() -> None:
     for name in pipeline.__all__:
         assert getattr(pipeline, name) is not None, name
     assert set(pipeline.__all__) == {
-        "DetectResult", "Finding", "FlowsleuthError", "IngestSummary", "Topology", "UsageError", "__version__",
-        "connect", "generate", "ingest", "load_detectors", "open_lake", "parse_bytes", "run_detectors",
+        "DetectResult", "Finding", "FlowsleuthError", "Incident", "IngestSummary", "Topology", "UsageError", "__version__",
+        "connect", "correlate", "generate", "ingest", "load_detectors", "open_lake", "parse_bytes", "run_detectors",
         "write_findings", "write_report",
     }  # fmt: skip
 

@@ -160,7 +160,7 @@ def test_html_report_on_empty_lake(tmp_path: Path) -> None:
 def test_markdown_escapes_and_ranks() -> None:
     text = render_markdown(payload_findings(), title="t", detect_notes=["note *x*"])
     assert re.search(r"(?<!\\)[<>\[\]]", text.replace("\\[", "").replace("\\]", "")) is None  # every < > [ ] escaped
-    causes = text.split("## Most likely root causes")[1].split("## All findings")[0]
+    causes = text.split("## Incidents, root cause first")[1].split("## All findings")[0]
     assert causes.index("REJECT burst") < causes.index("5XX spike")  # critical before high
     assert r"note \*x\*" in text
 

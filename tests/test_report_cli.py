@@ -28,17 +28,18 @@ def test_report_html_md_csv(lake: Path, tmp_path: Path, capsys: pytest.CaptureFi
     findings = _findings_file(tmp_path)
     out = tmp_path / "out"
     assert main(["report", "--lake", str(lake), "--out", str(out), "--findings", str(findings)]) == 0
-    assert f"report: {out / 'report.html'} (4 findings)" in capsys.readouterr().out
+    assert f"report: {out / 'report.html'} (" in (printed := capsys.readouterr().out) and "incidents from 4 findings)" in printed
     page = (out / "report.html").read_text()
     assert page.count('class="card" id="finding-') == 4
 
     assert main(["report", "--lake", str(lake), "--out", str(out), "--findings", str(findings), "--format", "md"]) == 0
     printed = capsys.readouterr().out
-    assert printed == (out / "report.md").read_text() and "## Most likely root causes" in printed
+    assert printed == (out / "report.md").read_text() and "## Incidents, root cause first" in printed
     assert PAYLOADS[0] not in printed
 
     assert main(["report", "--lake", str(lake), "--out", str(out), "--findings", str(findings), "--format", "csv"]) == 0
     assert len((out / "findings.csv").read_text().strip().splitlines()) == 5
+    assert (out / "incidents.csv").read_text().startswith("id,state,severity,title,root_cause")
 
 
 def test_report_without_findings_runs_detectors(lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

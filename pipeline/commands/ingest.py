@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS, help=argparse.SUPPRESS)
     parser.add_argument("--batch-objects", type=int, default=DEFAULT_BATCH_OBJECTS,
                         help=f"objects per committed batch/file (default {DEFAULT_BATCH_OBJECTS})")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="fetch objects that failed permanently (corrupt, access denied) again, as well as deferred transient ones")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_engine_arguments(parser)
 
@@ -59,17 +61,16 @@ def format_summary(s: object) -> str:
     lines = [
         f"objects: {s.objects_listed} listed, {s.objects_done} done, {s.objects_unchanged} unchanged, "
         f"{s.objects_empty} empty, {s.objects_skipped} skipped, {s.objects_pruned} out of window, "
-        f"{s.objects_failed} failed, {s.objects_gone} gone, {s.objects_replaced} replaced",
+        f"{s.objects_failed} failed ({s.objects_failed_new} new), {s.objects_failed_known} known failures not refetched, "
+        f"{s.objects_deferred} deferred, {s.objects_gone} gone, {s.objects_replaced} replaced",
         f"lines: {s.lines_read} read, {s.rows} rows, {s.rejects} rejects; event time {span}",
         f"bytes: {s.bytes_downloaded / 1e6:.1f} MB read, {s.bytes_decompressed / 1e6:.1f} MB decompressed, "
         f"{s.files_written} files written ({s.bytes_written / 1e6:.1f} MB), {s.retries} retries",
         f"time: {s.elapsed_s:.1f}s, {s.mb_per_s:.1f} MB/s, {s.rows_per_s:,.0f} rows/s",
     ]
-    for uri, reason in s.failures[:20]:
-        lines.append(f"failed: {uri}: {reason}")
-    if s.objects_failed > 20:
-        lines.append(f"... and {s.objects_failed - 20} more failures (see the ledger)")
+    lines += s.failure_lines()
     return "\n".join(lines)
+
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,14 +87,14 @@ def run(args: argparse.Namespace) -> int:
         args.source, args.lake, since=args.since, until=args.until, profile=args.profile, region=args.region,
         endpoint_url=args.endpoint_url, workers=args.workers, progress=args.verbose, retry_mode=args.retry_mode,
         max_attempts=args.max_attempts, max_object_size=args.max_object_size, batch_rows=args.batch_rows,
-        batch_objects=args.batch_objects,
+        batch_objects=args.batch_objects, retry_failed=args.retry_failed,
     )  # fmt: skip
     if args.json:
         print(json.dumps(summary.as_dict(), default=str))
     else:
         print(format_summary(summary))
     if not summary.ok:
-        print(f"flowsleuth: {summary.objects_failed} objects failed; the rest was ingested (rerun retries them)",
-              file=sys.stderr)
+        print(f"flowsleuth: {summary.objects_failed_new} objects failed for the first time; the rest was ingested "
+              "(transient failures are retried on later runs, permanent ones with --retry-failed)", file=sys.stderr)
         return 1
     return 0

@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from ..errors import FlowsleuthError, UsageError
 from ..formats import FORMATS, parse_lines_to_records
@@ -46,12 +46,12 @@ def _open(path: str) -> BinaryIO:
 
 def _lines(stream: BinaryIO) -> Iterator[bytes]:
     """Raw lines, un-gzipped when the input starts with the gzip magic bytes."""
-    buffered = io.BufferedReader(stream) if not isinstance(stream, io.BufferedReader) else stream  # type: ignore[arg-type]
+    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(cast(io.RawIOBase, stream))
     if buffered.peek(2)[:2] == _GZIP_MAGIC:
         try:
             from isal import igzip
 
-            yield from igzip.open(buffered, "rb")  # type: ignore[misc]
+            yield from igzip.open(buffered, "rb")
         except (OSError, EOFError, gzip.BadGzipFile) as e:
             raise FlowsleuthError(f"input is not a valid gzip stream ({e})") from e
         return

@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..db import open_lake
-    from ..detect import load_detectors, read_findings, run_detectors
+    from ..detect import load_detectors, read_findings, read_incidents, run_detectors
+    from ..incidents import correlate
     from ..report import render_markdown, write_csv, write_report
     from ..topology.model import Topology
 
@@ -38,21 +39,27 @@ def run(args: argparse.Namespace) -> int:
     if findings_file.exists():
         try:
             findings = read_findings(findings_file)
+            incidents = read_incidents(findings_file)
         except (ValueError, TypeError, KeyError) as e:
             raise UsageError(f"{str(findings_file)!r} is not a findings.json written by flowsleuth: {e}") from None
     else:
         result = run_detectors(con, topology=topology)
         findings, notes = result.findings, list(result.notes)
+        incidents = correlate(findings)
         topology = topology or result.topology
     args.out.mkdir(parents=True, exist_ok=True)
     if args.format == "md":
-        text = render_markdown(findings, title=args.title, detect_notes=notes)
+        text = render_markdown(findings, title=args.title, detect_notes=notes, incidents=incidents)
         (args.out / "report.md").write_text(text, encoding="utf-8")
         sys.stdout.write(text)
         return 0
     if args.format == "csv":
-        print(f"findings: {write_csv(findings, args.out / 'findings.csv')}")
+        path = write_csv(findings, args.out / "findings.csv", incidents=incidents)
+        print(f"findings: {path}; incidents: {path.parent / 'incidents.csv'}")
         return 0
-    path = write_report(con, findings, args.out, title=args.title, detect_notes=notes, topology=topology, detectors=load_detectors())
-    print(f"report: {path} ({len(findings)} findings)")
+    path = write_report(
+        con, findings, args.out, title=args.title, detect_notes=notes, topology=topology, detectors=load_detectors(),
+        incidents=incidents,
+    )  # fmt: skip
+    print(f"report: {path} ({len(incidents)} incidents from {len(findings)} findings)")
     return 0

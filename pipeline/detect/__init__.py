@@ -2,13 +2,14 @@
 
     load_detectors(queries_dir=None) -> list[Detector]
     run_detectors(con, *, since, until, detectors, params, topology) -> DetectResult
-    write_findings(findings, out_dir) -> Path            <out>/findings.json
+    write_findings(findings, out_dir, *, incidents) -> Path   <out>/findings.json (findings + incidents)
+    read_findings(path) / read_incidents(path)
     write_lake_findings(findings, lake) -> Path | None   <lake>/_findings/run-*.jsonl
 """
 
 from .catalog import Detector, check_detector_file, default_queries_dir, load_detectors, split_header, sql_parameters
 from .finding_builder import build_findings, fill, json_safe
-from .output import read_findings, read_lake_findings, write_findings, write_lake_findings
+from .output import read_findings, read_incidents, read_lake_findings, write_findings, write_lake_findings
 from .params import Param, parse_param_args, parse_value, resolve_params
 from .runner import DetectResult, lake_time_span, run_detectors, run_one
 from .topology_views import register_views as register_topology_views
@@ -27,6 +28,7 @@ __all__ = [
     "parse_param_args",
     "parse_value",
     "read_findings",
+    "read_incidents",
     "read_lake_findings",
     "register_topology_views",
     "resolve_params",

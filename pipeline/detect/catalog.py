@@ -29,7 +29,7 @@ RUNNER_PARAMS: tuple[str, ...] = ("since", "until")
 REQUIRED_KEYS: tuple[str, ...] = (
     "id", "title", "sources", "severity", "entity", "summary", "hint", "description", "runbook",
 )  # fmt: skip
-OPTIONAL_KEYS: tuple[str, ...] = ("requires", "requires_any", "params", "false_positives", "references")
+OPTIONAL_KEYS: tuple[str, ...] = ("requires", "requires_any", "params", "false_positives", "references", "sample_columns")
 #: ``requires``/``requires_any`` entries of the form ``topology:<kind>``: the topology views
 #: (file merged over what the logs let us infer) name at least one interface of that kind.
 TOPOLOGY_PREFIX = "topology:"
@@ -61,6 +61,8 @@ class Detector:
     params: dict[str, Param] = field(default_factory=dict)
     false_positives: list[str] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
+    #: the sample-record columns the report shows, in order (default: all the SQL returns)
+    sample_columns: list[str] = field(default_factory=list)
     path: Path | None = None
 
     def defaults(self) -> dict[str, Any]:
@@ -138,6 +140,7 @@ def check_detector_file(path: Path) -> tuple[Detector | None, list[str]]:
     requires_any = _alternatives(header, sources, problems)
     false_positives = _str_list(header, "false_positives", problems)
     references = _str_list(header, "references", problems)
+    sample_columns = _str_list(header, "sample_columns", problems)
     for ref in references:
         if not ref.startswith(("https://", "http://")):
             problems.append(f"references: {ref!r} is not a URL")
@@ -183,6 +186,7 @@ def check_detector_file(path: Path) -> tuple[Detector | None, list[str]]:
         params=params,
         false_positives=false_positives,
         references=references,
+        sample_columns=sample_columns,
         path=path,
     )
     return det, []

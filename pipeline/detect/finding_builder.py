@@ -13,10 +13,10 @@ import string
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from ..errors import DetectorError
-from ..findings import SEVERITIES, Finding, iso_utc
+from ..findings import SEVERITIES, Finding, Severity, iso_utc
 from .catalog import Detector
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def build_findings(det: Detector, rows: Iterable[Mapping[str, Any]], params: Map
         findings.append(
             Finding(
                 detector=det.id,
-                severity=severity,
+                severity=cast(Severity, severity),
                 window_start=_window(row["window_start"], det, "window_start"),
                 window_end=_window(row["window_end"], det, "window_end"),
                 entity=entity,

@@ -1,5 +1,9 @@
 """Write findings: ``<out>/findings.json`` and a copy in the lake (``<lake>/_findings/``).
 
+``findings.json`` is ``{"version": 2, "findings": [...], "incidents": [...]}``: every
+finding, and the incidents they correlate into (``pipeline.incidents``). Version 1 was
+the bare findings array; it is still read.
+
 The lake copy is JSON Lines, one file per run. Finding ids are stable, so a re-run that
 finds the same thing replaces the earlier record instead of adding a duplicate: before a
 run's file is written, its ids are removed from older files.
@@ -14,9 +18,11 @@ import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ..errors import LakeError
 from ..findings import Finding
+from ..incidents import Incident, correlate
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +45,45 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def write_findings(findings: Iterable[Finding], out_dir: str | Path) -> Path:
-    """``<out_dir>/findings.json``: a JSON array of ``Finding.to_dict()``; returns its path."""
+FINDINGS_VERSION = 2
+
+
+def write_findings(findings: Iterable[Finding], out_dir: str | Path, *, incidents: list[Incident] | None = None) -> Path:
+    """``<out_dir>/findings.json`` with every finding and its incidents (correlated here when not given)."""
     path = Path(out_dir) / "findings.json"
-    records = [f.to_dict() for f in findings]
-    _atomic_write(path, json.dumps(records, indent=2, ensure_ascii=False) + "\n")
-    log.info("wrote %d findings to %s", len(records), path)
+    findings = list(findings)
+    if incidents is None:
+        incidents = correlate(findings)
+    data = {
+        "version": FINDINGS_VERSION,
+        "findings": [f.to_dict() for f in findings],
+        "incidents": [i.to_dict() for i in incidents],
+    }
+    _atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    log.info("wrote %d findings in %d incidents to %s", len(findings), len(incidents), path)
     return path
 
 
-def read_findings(path: str | Path) -> list[Finding]:
-    """Findings back from a findings.json."""
+def _load(path: str | Path) -> dict[str, Any]:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    return [Finding.from_dict(d) for d in data]
+    if isinstance(data, list):  # version 1: the bare findings array
+        return {"version": 1, "findings": data}
+    if not isinstance(data, dict) or not isinstance(data.get("findings"), list):
+        raise ValueError("expected a JSON object with a findings list")
+    return data
+
+
+def read_findings(path: str | Path) -> list[Finding]:
+    """Findings back from a findings.json (either version)."""
+    return [Finding.from_dict(d) for d in _load(path)["findings"]]
+
+
+def read_incidents(path: str | Path) -> list[Incident]:
+    """The incidents of a findings.json; correlated from its findings when it has none (version 1)."""
+    data = _load(path)
+    if "incidents" in data:
+        return [Incident.from_dict(d) for d in data["incidents"]]
+    return correlate([Finding.from_dict(d) for d in data["findings"]])
 
 
 def write_lake_findings(findings: Iterable[Finding], lake: str | Path, *, run_at: datetime | None = None) -> Path | None:

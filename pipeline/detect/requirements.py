@@ -43,9 +43,9 @@ def column_counts(
             if col.startswith(TOPOLOGY_PREFIX):
                 kinds.add(col[len(TOPOLOGY_PREFIX):])
                 continue
-            table = _table_for(det, col)
-            if table:
-                wanted[table].add(col)
+            found = _table_for(det, col)
+            if found:
+                wanted[found].add(col)
     counts: dict[str, dict[str, int]] = {}
     if kinds:
         counts[TOPOLOGY] = _topology_kinds(con)

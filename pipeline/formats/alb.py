@@ -1,8 +1,9 @@
-"""ALB access logs: every documented shape, 20 to 33 fields, plus unknown trailing fields.
+"""ALB access logs: every shape AWS has written, 18 to 33 fields, plus unknown trailing fields.
 
 Field order: ``schema.ALB_LOG_ORDER``. Records written before a field existed end
-earlier; the shortest shape accepted is 20 fields (through ``chosen_cert_arn``,
-early 2018), the shortest in our conformance corpus. Fields after the 33rd are kept
+earlier, and the fields they lack are null: the shortest shape is the one ALB launched
+with in 2016, 18 fields through ``trace_id`` (``domain_name`` and ``chosen_cert_arn``
+came with SNI in late 2017; docs/formats.md lists each shape). Fields after the 33rd are kept
 as logged in ``extra_fields`` and counted, never a reason to drop a line. Values
 are kept as logged (``\\x22`` stays ``\\x22``). Lines of other ELB formats (Network
 and Classic Load Balancer, the test-file marker) are rejected with a reason naming
@@ -22,8 +23,8 @@ from .quoted_log import EXTRA, NFIELDS, Layout, Token, glued_tokens, strict_toke
 from .result import ParsedObject
 from .table_build import to_schema_table
 
-#: Shortest record shape accepted: type .. chosen_cert_arn.
-ALB_MIN_FIELDS = 20
+#: Shortest record shape accepted: type .. trace_id (ALB's launch shape, 2016-2017).
+ALB_MIN_FIELDS = 18
 
 _QUOTED = frozenset(
     ALB_LOG_ORDER.index(n)
@@ -118,7 +119,7 @@ def parse_alb_detailed(
     checks += [
         (
             n < ALB_MIN_FIELDS,
-            pl.lit("record has ") + n.cast(pl.String) + pl.lit(f" fields; an ALB access log record has at least {ALB_MIN_FIELDS} (type .. chosen_cert_arn)"),
+            pl.lit("record has ") + n.cast(pl.String) + pl.lit(f" fields; an ALB access log record has at least {ALB_MIN_FIELDS} (type .. trace_id)"),
         ),
         (
             ~pl.col("type").is_in(list(ALB_TYPES)) | pl.col("type").is_null(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -55,7 +56,7 @@ def first_reason(checks: Sequence[Check]) -> pl.Expr:
     if not checks:
         return pl.lit(None, dtype=pl.String)
     cond, reason = checks[0]
-    expr = pl.when(cond).then(reason)
+    expr: Any = pl.when(cond).then(reason)  # Then, then ChainedThen
     for cond, reason in checks[1:]:
         expr = expr.when(cond).then(reason)
     return expr.otherwise(pl.lit(None, dtype=pl.String))

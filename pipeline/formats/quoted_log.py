@@ -175,8 +175,8 @@ def _careful_rows(lines: list[tuple[int, str]], layout: Layout) -> tuple[pl.Data
         else:
             extras.append(None)
     cols = [layout.column(i) for i in range(width)]
-    values = list(zip(*rows, strict=False)) if rows else [() for _ in cols]
-    frame = pl.DataFrame({c: pl.Series(c, v, dtype=pl.String) for c, v in zip(cols, values, strict=False)}).with_columns(
+    columns: list[tuple[str | None, ...]] = list(zip(*rows, strict=False)) if rows else [() for _ in cols]
+    frame = pl.DataFrame({c: pl.Series(c, v, dtype=pl.String) for c, v in zip(cols, columns, strict=False)}).with_columns(
         pl.Series(EXTRA, extras, dtype=pl.String),
         pl.Series(NFIELDS, counts, dtype=pl.Int32),
         pl.Series("source_line", numbers, dtype=pl.Int64),

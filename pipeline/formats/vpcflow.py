@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 import pyarrow as pa
+from polars._typing import PolarsDataType
 
 from ..errors import FormatError
 from ..schema import FLOW_BY_AWS, VPC_FLOW_SCHEMA
@@ -115,7 +116,7 @@ _CUT_SHARE = 0.02
 _BLOCK = 1 << 20  # bytes per block of the clean-body check
 
 
-def _schema(names: Sequence[str], columns: list[str], *, ints: bool) -> dict[str, pl.DataType]:
+def _schema(names: Sequence[str], columns: list[str], *, ints: bool) -> dict[str, PolarsDataType]:
     return {
         c: (pl.Int64 if ints and FLOW_BY_AWS[n].kind == "int" else pl.String) for n, c in zip(names, columns, strict=False)
     }  # fmt: skip

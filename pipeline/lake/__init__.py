@@ -12,11 +12,11 @@ Layout::
 
 from __future__ import annotations
 
-from .ledger import DONE_STATUSES, Ledger, ObjectEntry, committed_files, ledger_path, read_ledger
+from .ledger import DONE_STATUSES, FailedObject, Ledger, ObjectEntry, Prior, committed_files, ledger_path, read_ledger
 from .lock import DEFAULT_LOCK_WAIT, lake_lock
 from .writer import REJECTS_DIR, BatchMember, BatchResult, LakeWriter, RecoveryReport
 
 __all__ = [
-    "DEFAULT_LOCK_WAIT", "DONE_STATUSES", "REJECTS_DIR", "BatchMember", "BatchResult", "LakeWriter", "Ledger",
-    "ObjectEntry", "RecoveryReport", "committed_files", "lake_lock", "ledger_path", "read_ledger",
+    "DEFAULT_LOCK_WAIT", "DONE_STATUSES", "REJECTS_DIR", "BatchMember", "BatchResult", "FailedObject", "LakeWriter",
+    "Ledger", "ObjectEntry", "Prior", "RecoveryReport", "committed_files", "lake_lock", "ledger_path", "read_ledger",
 ]  # fmt: skip

@@ -4,7 +4,10 @@ Tables (readable from a notebook with ``sqlite3`` or ``read_ledger``):
 
 - ``objects``: one row per source object: uri, bucket, key, etag, size,
   last_modified, status (done|empty|failed|gone|skipped), table_name, lines, rows,
-  rejects, reason, updated_at, run_id.
+  rejects, reason, updated_at, run_id; for ``failed`` objects also ``failure``
+  (``transient``: fetched again on a later run, after ``retry_after``; ``terminal``:
+  not fetched again until the ETag changes or ``--retry-failed``), ``first_failed_at``
+  and ``attempts`` (consecutive failing fetches of this ETag).
 - ``files``: every live lake file (path relative to the lake), its table and rows.
   Only files listed here are part of the lake; anything else under the table folders
   is an uncommitted leftover and is removed at the next run's start.
@@ -13,6 +16,9 @@ Tables (readable from a notebook with ``sqlite3`` or ``read_ledger``):
 - ``runs``: one row per ingest run with its summary (JSON).
 
 A batch of objects commits in one SQLite transaction, after its files are in place.
+The schema version is SQLite's ``user_version``; a ledger written by a newer
+flowsleuth is refused with a one-line error rather than misread, an older one is
+upgraded in place.
 """
 
 from __future__ import annotations
@@ -26,19 +32,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..errors import LakeError
+
 log = logging.getLogger(__name__)
 
 LEDGER_DIR = "_ledger"
 LEDGER_FILE = "ledger.sqlite"
 
 DONE_STATUSES = ("done", "empty")  # an unchanged object in one of these is not fetched again
+SCHEMA_VERSION = 2  # 1: no version stamp, no failure columns
+FailureKind = str  # "transient" | "terminal"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
     uri TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, etag TEXT NOT NULL,
     size INTEGER, last_modified TEXT, status TEXT NOT NULL, table_name TEXT,
     lines INTEGER DEFAULT 0, rows INTEGER DEFAULT 0, rejects INTEGER DEFAULT 0,
-    reason TEXT, updated_at TEXT NOT NULL, run_id TEXT
+    reason TEXT, updated_at TEXT NOT NULL, run_id TEXT,
+    failure TEXT, first_failed_at TEXT, attempts INTEGER DEFAULT 0, retry_after TEXT
 );
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, table_name TEXT NOT NULL, rows INTEGER NOT NULL, bytes INTEGER,
@@ -54,8 +65,42 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+_V2_COLUMNS = ("failure TEXT", "first_failed_at TEXT", "attempts INTEGER DEFAULT 0", "retry_after TEXT")
+
+
 def ledger_path(lake: str | Path) -> Path:
     return Path(lake) / LEDGER_DIR / LEDGER_FILE
+
+
+def check_version(con: sqlite3.Connection, path: Path) -> int:
+    """The ledger's schema version; a newer one than this code knows is a ``LakeError``."""
+    version = int(con.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise LakeError(
+            f"ledger {str(path)!r} has schema version {version}, written by a newer flowsleuth "
+            f"(this one reads up to {SCHEMA_VERSION}); upgrade flowsleuth to use this lake"
+        )
+    return version
+
+
+def _upgrade(con: sqlite3.Connection) -> None:
+    """Bring a version-1 ledger (or a new file) to ``SCHEMA_VERSION`` in one transaction."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        for stmt in _SCHEMA.split(";"):  # idempotent (IF NOT EXISTS); executescript would COMMIT
+            if stmt.strip():
+                con.execute(stmt)
+        have = {r[1] for r in con.execute("PRAGMA table_info(objects)")}
+        for col in _V2_COLUMNS:
+            if col.split()[0] not in have:
+                con.execute(f"ALTER TABLE objects ADD COLUMN {col}")
+        # version 1 retried every failure on every run: start them all as transient
+        con.execute("UPDATE objects SET failure = 'transient' WHERE status = 'failed' AND failure IS NULL")
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _now() -> str:
@@ -78,6 +123,31 @@ class ObjectEntry:
     rows: int = 0
     rejects: int = 0
     reason: str | None = None
+    failure: FailureKind | None = None  # set when status is failed
+
+
+@dataclass(frozen=True)
+class Prior:
+    """What the ledger knows about an object before this run looks at it."""
+
+    etag: str
+    status: str
+    failure: FailureKind | None
+    first_failed_at: str | None
+    attempts: int
+    retry_after: str | None
+
+
+@dataclass(frozen=True)
+class FailedObject:
+    """A failing object as the run summary and report list it."""
+
+    uri: str
+    reason: str
+    kind: FailureKind
+    first_seen: str  # ISO 8601 UTC, when this ETag first failed
+    attempts: int
+    new: bool  # first failed in this run
 
 
 @dataclass
@@ -95,18 +165,36 @@ class Ledger:
         path = ledger_path(lake)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.run_id = run_id
-        self.con = sqlite3.connect(path, isolation_level=None)
-        self.con.execute("PRAGMA synchronous=FULL")
-        self.con.executescript(_SCHEMA)
+        try:
+            self.con = sqlite3.connect(path, isolation_level=None)
+            self.con.execute("PRAGMA synchronous=FULL")
+            self.con.execute("PRAGMA busy_timeout=5000")
+            if check_version(self.con, path) < SCHEMA_VERSION:
+                _upgrade(self.con)
+        except sqlite3.DatabaseError as e:
+            raise LakeError(f"ledger {str(path)!r} is unreadable ({e}); restore it from a backup or move the lake aside") from None
 
     def close(self) -> None:
         self.con.close()
 
     # --- reads --------------------------------------------------------------
-    def lookup(self, uri: str) -> tuple[str, str] | None:
-        """(etag, status) recorded for ``uri``."""
-        row = self.con.execute("SELECT etag, status FROM objects WHERE uri = ?", (uri,)).fetchone()
-        return (row[0], row[1]) if row else None
+    def lookup(self, uri: str) -> Prior | None:
+        """What is recorded for ``uri``."""
+        row = self.con.execute(
+            "SELECT etag, status, failure, first_failed_at, attempts, retry_after FROM objects WHERE uri = ?", (uri,)
+        ).fetchone()
+        return Prior(row[0], row[1], row[2], row[3], int(row[4] or 0), row[5]) if row else None
+
+    def failing(self, limit: int = 100) -> tuple[int, list[FailedObject]]:
+        """(how many objects are failing, the first ``limit`` of them: this run's first, then oldest)."""
+        n = int(self.con.execute("SELECT count(*) FROM objects WHERE status = 'failed'").fetchone()[0])
+        rows = self.con.execute(
+            "SELECT uri, coalesce(reason, ''), coalesce(failure, 'transient'), coalesce(first_failed_at, updated_at), "
+            "attempts, run_id FROM objects WHERE status = 'failed' "
+            "ORDER BY (run_id = ? AND attempts = 1) DESC, first_failed_at, uri LIMIT ?",
+            (self.run_id, limit),
+        ).fetchall()
+        return n, [FailedObject(u, r, k, f, int(a or 0), rid == self.run_id and int(a or 0) == 1) for u, r, k, f, a, rid in rows]
 
     def live_files(self) -> dict[str, str]:
         """path → table for every committed file."""
@@ -129,32 +217,42 @@ class Ledger:
         return out
 
     # --- writes -------------------------------------------------------------
-    def _upsert_objects(self, entries: Iterable[ObjectEntry]) -> None:
+    def _upsert_objects(self, entries: Iterable[ObjectEntry], failures: dict[str, tuple[str, int, str | None]] | None = None) -> None:
+        """Upsert objects; ``failures`` gives failed ones (first_failed_at, attempts, retry_after)."""
         now = _now()
+        failures = failures or {}
         self.con.executemany(
             "INSERT INTO objects (uri, bucket, key, etag, size, last_modified, status, table_name, lines, rows, "
-            "rejects, reason, updated_at, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "rejects, reason, updated_at, run_id, failure, first_failed_at, attempts, retry_after) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT(uri) DO UPDATE SET bucket=excluded.bucket, key=excluded.key, etag=excluded.etag, "
             "size=excluded.size, last_modified=excluded.last_modified, status=excluded.status, "
             "table_name=excluded.table_name, lines=excluded.lines, rows=excluded.rows, rejects=excluded.rejects, "
-            "reason=excluded.reason, updated_at=excluded.updated_at, run_id=excluded.run_id",
+            "reason=excluded.reason, updated_at=excluded.updated_at, run_id=excluded.run_id, "
+            "failure=excluded.failure, first_failed_at=excluded.first_failed_at, attempts=excluded.attempts, "
+            "retry_after=excluded.retry_after",
             [
                 (
                     e.uri, e.bucket, e.key, e.etag, e.size,
                     e.last_modified.isoformat() if e.last_modified else None, e.status, e.table_name,
                     e.lines, e.rows, e.rejects, e.reason, now, self.run_id,
+                    e.failure if e.status == "failed" else None,
+                    *(failures.get(e.uri, (now, 1, None)) if e.status == "failed" else (None, 0, None)),
                 )  # fmt: skip
                 for e in entries
             ],
         )
 
-    def record(self, entries: list[ObjectEntry]) -> None:
-        """Record objects that add no rows (skipped, failed, gone); their old rows, if any, stay."""
+    def record(self, entries: list[ObjectEntry], failures: dict[str, tuple[str, int, str | None]] | None = None) -> None:
+        """Record objects that add no rows (skipped, failed, gone); their old rows, if any, stay.
+
+        ``failures``: uri → (first_failed_at, attempts, retry_after) for failed entries.
+        """
         if not entries:
             return
         self.con.execute("BEGIN IMMEDIATE")
         try:
-            self._upsert_objects(entries)
+            self._upsert_objects(entries, failures)
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
@@ -202,7 +300,9 @@ class Ledger:
                 uris.update(u for (u,) in self.con.execute("SELECT uri FROM object_files WHERE path = ?", (p,)))
                 self.con.execute("DELETE FROM files WHERE path = ?", (p,))
             self.con.executemany(
-                "UPDATE objects SET status = 'failed', reason = 'lake file missing; re-ingesting' WHERE uri = ?",
+                "UPDATE objects SET status = 'failed', failure = 'transient', attempts = 0, retry_after = NULL, "
+                "first_failed_at = coalesce(first_failed_at, updated_at), reason = 'lake file missing; re-ingesting' "
+                "WHERE uri = ?",
                 [(u,) for u in uris],
             )
             self.con.execute("COMMIT")
@@ -244,6 +344,7 @@ def committed_files(lake: str | Path) -> dict[str, list[str]] | None:
         return None
     con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
+        check_version(con, path)
         out: dict[str, list[str]] = {}
         for p, t in con.execute("SELECT path, table_name FROM files ORDER BY path"):
             out.setdefault(t, []).append(p)

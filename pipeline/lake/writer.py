@@ -221,7 +221,7 @@ class LakeWriter:
             mine = [m for m in members if m.entry.table_name == table_name and m.data is not None and m.data.num_rows]
             if not mine:
                 continue
-            data = pa.concat_tables([m.data for m in mine], promote_options="permissive")  # type: ignore[misc]
+            data = pa.concat_tables([m.data for m in mine], promote_options="permissive")
             fallback = fallback_column([(m.data.num_rows, m.fallback_time) for m in mine])  # type: ignore[union-attr]
             lo, hi = event_span(table_name, data)
             result.rows += data.num_rows

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from ..findings import Finding, iso_utc
+from ..incidents import Incident
 from ..topology.model import Topology
 from . import figures
 from . import lake_queries as q
@@ -261,6 +262,7 @@ def render_html(
     topology: Topology | None = None,
     detectors: list[Any] | None = None,
     params: dict[str, dict[str, Any]] | None = None,
+    incidents: list[Incident] | None = None,
 ) -> tuple[str, int]:
     """The report page and the number of figures in it."""
     q.register_locations(con, topology)
@@ -305,6 +307,7 @@ def write_report(
     topology: Topology | None = None,
     detectors: list[Any] | None = None,
     params: dict[str, dict[str, Any]] | None = None,
+    incidents: list[Incident] | None = None,
 ) -> Path:
     """Write ``<out_dir>/report.html`` (atomically) and return its path.
 
@@ -315,7 +318,7 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     page, n = render_html(
         con, findings, title=title, ingest_summary=ingest_summary, detect_notes=detect_notes,
-        topology=topology, detectors=detectors, params=params,
+        topology=topology, detectors=detectors, params=params, incidents=incidents,
     )  # fmt: skip
     path = out_dir / "report.html"
     tmp = path.with_suffix(".html.tmp")

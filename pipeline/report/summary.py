@@ -43,13 +43,13 @@ def root_causes(findings: list[Finding], n: int = 2) -> list[Finding]:
     return [f for f in rank_findings(findings) if f.state != "resolved"][:n]
 
 
-def by_severity(findings: list[Finding]) -> dict[str, int]:
-    """Count per severity, critical first, zeros included."""
+def by_severity(findings: list[Any]) -> dict[str, int]:
+    """Count per severity (of findings or incidents), critical first, zeros included."""
     c = Counter(f.severity for f in findings)
     return {s: c.get(s, 0) for s in reversed(SEVERITIES)}
 
 
-def by_state(findings: list[Finding]) -> dict[str, int]:
+def by_state(findings: list[Any]) -> dict[str, int]:
     c = Counter(f.state for f in findings)
     return {s: c.get(s, 0) for s in ("new", "ongoing", "resolved")}
 
@@ -65,7 +65,7 @@ def plain_dict(obj: Any) -> dict[str, Any]:
     return {k: v for k, v in vars(obj).items() if not k.startswith("_")}
 
 
-class _Keep(dict):  # type: ignore[type-arg]
+class _Keep(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
 
@@ -83,7 +83,7 @@ def fill_template(template: str, finding: Finding, params: dict[str, Any] | None
 
 def detector_info(detectors: list[Any] | None) -> dict[str, Any]:
     """Detector objects (from ``pipeline.detect.load_detectors``) by id."""
-    return {getattr(d, "id", None): d for d in detectors or [] if getattr(d, "id", None)}
+    return {str(d.id): d for d in detectors or [] if getattr(d, "id", None)}
 
 
 def param_rows(detector: Any) -> list[tuple[str, str, str, str]]:
@@ -103,3 +103,15 @@ def param_defaults(detector: Any) -> dict[str, Any]:
 
 def entity_text(finding: Finding) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(finding.entity.items()))
+
+
+def incident_where(incident: Any) -> str:
+    """AZs, subnets, load balancers and targets of an incident, shortened for one line."""
+    parts = []
+    for label, values in (
+        ("AZ", incident.azs), ("subnet", incident.subnets), ("load balancer", incident.load_balancers), ("target", incident.targets),
+    ):  # fmt: skip
+        if values:
+            shown = ", ".join(values[:3]) + (f" and {len(values) - 3} more" if len(values) > 3 else "")
+            parts.append(f"{label}{'s' if len(values) > 1 else ''} {shown}")
+    return "; ".join(parts)

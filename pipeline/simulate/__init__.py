@@ -15,6 +15,7 @@ import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import polars as pl
 
@@ -105,7 +106,7 @@ def generate(
     t0 = int(start.timestamp()) // 60 * 60
     t1 = t0 + int(duration.total_seconds()) // 60 * 60
     clock = time.perf_counter()
-    env = build_env(seed, **env_overrides)
+    env = build_env(seed, **cast(dict[str, Any], env_overrides))
     rng = scenario_rng(seed, scenario)
     faults = plan(scenario, env, rng, t0, t1)
     traffic = Traffic(env, rng, t0, t1, scale, faults)
@@ -124,6 +125,8 @@ def generate(
         traffic.aws_services()
         traffic.api_calls()
         traffic.endpoint_idle()
+        if env.other_vpcs:
+            traffic.other_vpcs()
         flows = with_flow_slots(traffic.take_flows(), rng)
         written, flows_left = write_flow_logs(env, _concat(flows_left, flows), out, until=until, compact=compact)
         n_flow += written

@@ -78,7 +78,7 @@ def format_lines(env: Env, req: pl.DataFrame, rng: np.random.Generator) -> pl.Se
         hex_strings(rng, n, 32).alias("tid"),
         pl.Series("priority", np.where(rng.random(n) < 0.3, 1, 0)),
     )
-    target = [pl.col("target_ip"), ":", pl.col("target_port").cast(pl.String)]
+    target: list[str | pl.Expr] = [pl.col("target_ip"), ":", pl.col("target_port").cast(pl.String)]
     target_status = pl.when(pl.col("target_status_code") == "-").then(pl.lit("-")).otherwise(pl.col("target_status_code"))
     line = text(
         [

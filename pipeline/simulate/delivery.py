@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,19 +48,24 @@ def _digest(*parts: object, n: int = 8) -> str:
     return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:n]
 
 
-def _write(path: Path, data: bytes | memoryview, compact: bool) -> None:
+def _write(path: Path, data: bytes | memoryview, compact: bool, *, raw: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gzip.compress(data, COMPACT_LEVEL, mtime=0) if compact else igzip.compress(data, FAST_LEVEL, mtime=0))
+    path.write_bytes(data if raw else gzip.compress(data, COMPACT_LEVEL, mtime=0) if compact else igzip.compress(data, FAST_LEVEL, mtime=0))
+
+
+def all_flow_logs(env: Env) -> list[FlowLog]:
+    """The app's flow logs, then the other accounts' VPCs' (their index is the ``flow_log`` key)."""
+    return [*env.flow_logs, *(v.flow_log for v in env.other_vpcs)]
 
 
 def _interface_table(env: Env) -> pl.DataFrame:
     """Per-ENI fields of every record: account, VPC, subnet, instance, region, AZ id, flow log."""
-    hosts = env.hosts
-    fl_index = {fl.vpc_id: i for i, fl in enumerate(env.flow_logs)}
+    hosts = env.all_hosts
+    fl_index = {fl.vpc_id: i for i, fl in enumerate(all_flow_logs(env))}
     return pl.DataFrame(
         {
             "interface_id": [h.eni for h in hosts],
-            "account_id": [env.account] * len(hosts),
+            "account_id": [h.subnet.account or env.account for h in hosts],
             "vpc_id": [h.subnet.vpc_id for h in hosts],
             "subnet_id": [h.subnet.subnet_id for h in hosts],
             "instance_id": [h.instance_id for h in hosts],
@@ -75,9 +81,32 @@ def _interface_table(env: Env) -> pl.DataFrame:
 
 
 def flow_object_key(env: Env, fl: FlowLog, slot: int) -> str:
+    """The S3 key AWS gives a flow-log object: plain or Hive-compatible prefixes, daily or hourly."""
     ts = _stamp(slot)
-    name = f"{env.account}_vpcflowlogs_{env.region}_{fl.flow_log_id}_{ts:%Y%m%dT%H%MZ}_{_digest(fl.flow_log_id, slot)}.log.gz"
-    return f"AWSLogs/{env.account}/vpcflowlogs/{env.region}/{ts:%Y/%m/%d}/{name}"
+    account = fl.account or env.account
+    ext = ".log.parquet" if fl.file_format == "parquet" else ".log.gz"
+    name = f"{account}_vpcflowlogs_{env.region}_{fl.flow_log_id}_{ts:%Y%m%dT%H%MZ}_{_digest(fl.flow_log_id, slot)}{ext}"
+    if fl.hive:
+        folder = f"aws-account-id={account}/aws-service=vpcflowlogs/aws-region={env.region}/year={ts:%Y}/month={ts:%m}/day={ts:%d}"
+        return f"AWSLogs/{folder}/{f'hour={ts:%H}/' if fl.hourly else ''}{name}"
+    return f"AWSLogs/{account}/vpcflowlogs/{env.region}/{ts:%Y/%m/%d}/{f'{ts:%H}/' if fl.hourly else ''}{name}"
+
+
+def _parquet_object(batch: pl.DataFrame, fl: FlowLog) -> bytes:
+    """One object in AWS's Parquet format: a column per field (underscored), int32/int64, null for '-'."""
+    cols = []
+    for name in fl.fields:
+        spec = FLOW_BY_AWS[name]
+        out = name.replace("-", "_")
+        if name == "version":
+            cols.append(pl.lit(fl.version, pl.Int32).alias(out))
+        elif spec.kind == "int":
+            cols.append(pl.col(spec.column).cast(pl.Int64 if name in ("packets", "bytes", "start", "end") else pl.Int32).alias(out))
+        else:
+            cols.append(pl.col(spec.column).cast(pl.String).alias(out))
+    buf = io.BytesIO()
+    batch.select(cols).write_parquet(buf, compression="gzip", statistics=False)
+    return buf.getvalue()
 
 
 def alb_object_key(env: Env, node_ip: str, end: int) -> str:
@@ -139,12 +168,17 @@ def write_flow_logs(env: Env, flows: pl.DataFrame, out: Path, *, until: int | No
         else:
             batches.append((fl_i, lo, hi))
     attrs = [c for c in table.columns if c not in ("interface_id", "_iface", "flow_log")]
+    flow_logs = all_flow_logs(env)
     with ThreadPoolExecutor(THREADS) as pool:  # gzip releases the GIL: compress objects in parallel
         for fl_i, lo, hi in batches:
             if fl_i < 0:
                 continue
-            fl = env.flow_logs[fl_i]
+            fl = flow_logs[fl_i]
             batch = df.slice(lo, hi - lo).with_columns(pl.lit(table[c]).gather(pl.col("_iface")).alias(c) for c in attrs)
+            if fl.file_format == "parquet":
+                for (slot,), part in batch.group_by(["_slot"], maintain_order=True):
+                    _write(out / flow_object_key(env, fl, int(slot)), _parquet_object(part, fl), compact, raw=True)
+                continue
             parts: list[str | pl.Expr] = []
             for name in fl.fields:
                 parts.append(str(fl.version) if name == "version" else as_text(batch, FLOW_BY_AWS[name].column))

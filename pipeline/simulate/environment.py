@@ -68,6 +68,7 @@ class SubnetInfo:
     az: int  # index into Env.azs
     role: str
     vpc_id: str
+    account: str | None = None  # None: Env.account (another account's VPC names its own)
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,33 @@ class FlowLog:
     flow_log_id: str
     vpc_id: str
     fields: tuple[str, ...]  # AWS field names in delivery order
+    account: str | None = None  # None: Env.account
+    file_format: str = "text"  # "text" (gzip) or "parquet" (AWS's Parquet log-file format)
+    hive: bool = False  # Hive-compatible S3 prefixes (aws-account-id=.../year=YYYY/...)
+    hourly: bool = False  # per-hour partitions (an HH/ or hour=HH/ folder level)
 
     @property
     def version(self) -> int:
         """AWS: a custom format's version is the highest version among its fields."""
         return max(FLOW_BY_AWS[f].version for f in self.fields)
+
+
+@dataclass(frozen=True)
+class OtherVpc:
+    """A benign VPC of another account whose flow logs land in the same bucket.
+
+    It looks like a default VPC (172.31.0.0/16, /20 subnets, often overlapping the app VPC's
+    addresses), has no gateway endpoints (S3 through the internet gateway, traffic-path 8)
+    and internet-facing instances with public IPs serving ``listener_port``.
+    """
+
+    account: str
+    vpc_id: str
+    cidr: str
+    subnets: tuple[SubnetInfo, ...]
+    instances: tuple[Host, ...]
+    flow_log: FlowLog
+    listener_port: int
 
 
 @dataclass
@@ -136,6 +159,9 @@ class Env:
     dynamodb_ranges: tuple[str, ...]
     flow_logs: list[FlowLog]
     ids: dict[str, str] = field(default_factory=dict)  # igw, nat, vpce-s3, pl-s3, rtb-..., acl-...
+    other_vpcs: list[OtherVpc] = field(default_factory=list)  # other accounts' VPCs in the same bucket
+    #: tgw_route_missing: the API CIDR falls back to 0.0.0.0/0 -> NAT gateway (records at the NAT ENI)
+    api_via_nat: bool = False
 
     @property
     def load_balancer(self) -> str:
@@ -145,6 +171,11 @@ class Env:
     @property
     def hosts(self) -> list[Host]:
         return [*self.alb_nodes, self.nat, *self.targets, *self.endpoint_enis, *self.tgw_enis, self.firewall, self.api_host]
+
+    @property
+    def all_hosts(self) -> list[Host]:
+        """Every interface whose records are logged: the app's and the other accounts' VPCs'."""
+        return [*self.hosts, *(h for v in self.other_vpcs for h in v.instances)]
 
     @property
     def unhealthy_after(self) -> int:
@@ -189,10 +220,15 @@ def _flow_field_order(rng: np.random.Generator) -> tuple[str, ...]:
     return tuple(str(x) for x in rng.permutation(np.array(CUSTOM_FIELDS)))
 
 
-def build_env(seed: int, *, targets_per_az: int | None = None, **overrides: object) -> Env:
+def build_env(seed: int, *, targets_per_az: int | None = None, vpc_cidr: str | None = None,
+              other_accounts: int = 0, **overrides: object) -> Env:  # fmt: skip
     """Draw a whole environment from ``seed``; ``overrides`` replace named attributes afterwards.
 
     ``targets_per_az`` (1-3) fixes the number of app instances per AZ instead of drawing it.
+    ``vpc_cidr`` (a /16, any range: 172.31.0.0/16 as in a default VPC, 100.64.0.0/16,
+    non-RFC 1918) replaces the app VPC's drawn CIDR; its subnets follow. ``other_accounts``
+    adds that many benign default-VPC accounts to the bucket (``OtherVpc``); both leave
+    every other draw of the seed unchanged.
     """
     rng = np.random.default_rng([seed, 0x5EED])
     region, code = REGIONS[int(rng.integers(0, len(REGIONS)))]
@@ -201,14 +237,17 @@ def build_env(seed: int, *, targets_per_az: int | None = None, **overrides: obje
     letters = sorted(str(x) for x in rng.choice(list("abcdef"), 3, replace=False))
     azs = [f"{region}{c}" for c in letters]
     az_ids = [f"{code}-az{int(n)}" for n in rng.choice(np.arange(1, 7), 3, replace=False)]
-    vpc_cidr, api_cidr = _vpc_cidrs(rng)
+    drawn_cidr, api_cidr = _vpc_cidrs(rng)
+    if vpc_cidr and ipaddress.ip_network(vpc_cidr).overlaps(ipaddress.ip_network(api_cidr)):
+        api_cidr = "10.254.0.0/16" if not ipaddress.ip_network(vpc_cidr).overlaps(ipaddress.ip_network("10.254.0.0/16")) else "10.253.0.0/16"
+    vpc_cidr = vpc_cidr or drawn_cidr
     vpc_id, api_vpc_id = _rid(rng, "vpc"), _rid(rng, "vpc")
     vnet = ipaddress.ip_network(vpc_cidr)
     anet = ipaddress.ip_network(api_cidr)
     pub_base, app_base = (int(x) for x in rng.choice(np.array([0, 10, 32, 100, 128, 200]), 2, replace=False))
     v6 = f"2600:1f{int(rng.integers(16, 32)):02x}:{_hex(rng, 4)}:{_hex(rng, 2)}"
 
-    def sub(net: ipaddress.IPv4Network, third: int, az: int, role: str, vpc: str) -> SubnetInfo:
+    def sub(net: ipaddress.IPv4Network | ipaddress.IPv6Network, third: int, az: int, role: str, vpc: str) -> SubnetInfo:
         cidr = str(ipaddress.ip_network(f"{net.network_address + third * 256}/24"))
         return SubnetInfo(_rid(rng, "subnet"), cidr, az, role, vpc)
 
@@ -278,6 +317,7 @@ def build_env(seed: int, *, targets_per_az: int | None = None, **overrides: obje
         ],
         ids=ids,
     )  # fmt: skip
+    env.other_vpcs = [_other_vpc(seed, k, env) for k in range(int(other_accounts))]
     for key, value in overrides.items():
         if not hasattr(env, key):
             from ..errors import UsageError
@@ -285,3 +325,33 @@ def build_env(seed: int, *, targets_per_az: int | None = None, **overrides: obje
             raise UsageError(f"unknown environment override {key!r}; use one of the Env attributes (e.g. region, app_port)")
         setattr(env, key, value)
     return env
+
+
+#: A default VPC's CIDR and its first /20 subnets (one per AZ), as AWS creates them.
+DEFAULT_VPC_CIDR = "172.31.0.0/16"
+_DEFAULT_SUBNETS = ("172.31.0.0/20", "172.31.16.0/20", "172.31.32.0/20")
+OTHER_LISTENER_PORTS = (443, 8443, 80, 4443)
+
+
+def _other_vpc(seed: int, k: int, env: Env) -> OtherVpc:
+    """Another account's default VPC, drawn from its own generator (the app's draws stay as they are)."""
+    rng = np.random.default_rng([seed, 0xACC7, k])
+    account = "".join(str(int(d)) for d in rng.integers(0, 10, 12))
+    vpc_id = _rid(rng, "vpc")
+    subnets = tuple(SubnetInfo(_rid(rng, "subnet"), c, i, "default", vpc_id, account) for i, c in enumerate(_DEFAULT_SUBNETS))
+    used: set[str] = set()
+    app_ips = {h.ip for h in env.hosts}
+    instances = []
+    for i in range(int(rng.integers(2, 4))):
+        s = subnets[i % len(subnets)]
+        ip = _host_ip(rng, s.cidr, used)
+        # overlapping default VPCs reuse addresses: give one instance an address the app VPC uses too
+        clash = sorted(a for a in app_ips if ipaddress.ip_address(a) in ipaddress.ip_network(s.cidr))
+        if i == 0 and clash:
+            ip = clash[0]
+        public_ip = f"{int(rng.choice([3, 13, 35, 52, 54]))}.{int(rng.integers(0, 256))}.{int(rng.integers(0, 256))}.{int(rng.integers(1, 255))}"
+        instances.append(Host(_rid(rng, "eni"), ip, s, "instance", instance_id=_rid(rng, "i"), public_ip=public_ip))
+    fields = tuple(f for f in CUSTOM_FIELDS)  # AWS's custom order, every v5 field
+    return OtherVpc(account, vpc_id, DEFAULT_VPC_CIDR, subnets, tuple(instances),
+                    FlowLog(_rid(rng, "fl"), vpc_id, fields, account=account),
+                    int(rng.choice(np.array(OTHER_LISTENER_PORTS))))  # fmt: skip

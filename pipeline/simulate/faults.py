@@ -8,6 +8,7 @@ conversation start times and change only those conversations.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,5 +38,5 @@ class Faults:
         f = self.by_name.get(name)
         return f.mask(t) if f else np.zeros(len(t), dtype=bool)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Fault]:
         return iter(self.by_name.values())

@@ -16,7 +16,9 @@ Reference: https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.htm
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -109,7 +111,8 @@ class Conversation:
                 return v.filter(pl.Series(mask))
             return v
 
-        return Conversation(**{k: sub(getattr(self, k)) for k in self.__dataclass_fields__})
+        changes: dict[str, Any] = {k: sub(getattr(self, k)) for k in self.__dataclass_fields__}
+        return dataclasses.replace(self, **changes)
 
 
 def _times(t: np.ndarray, dur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -61,7 +61,7 @@ def split_objects(groups: pl.DataFrame, lines: pl.Series) -> Iterator[tuple[tupl
     arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
     _, offsets_buf, data_buf = arr.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    data = memoryview(data_buf)  # type: ignore[arg-type]
+    data = memoryview(data_buf)
     runs = groups.with_row_index("_row").group_by(groups.columns, maintain_order=True).agg(
         pl.col("_row").first().alias("lo"), pl.col("_row").last().alias("hi")
     )

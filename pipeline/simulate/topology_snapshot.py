@@ -32,7 +32,8 @@ def build_topology(env: Env, faults: Faults, taken_at: int) -> Topology:
     for h in env.endpoint_enis:
         endpoint_ids.setdefault(_service(h), "vpce-" + h.eni[4:])
 
-    subnets = []
+    subnets: list[Subnet] = []
+    acl: str | None
     for s in [*env.public_subnets, *env.app_subnets, *env.tgw_subnets, env.fw_subnet, env.api_subnet]:
         if s.role == "public":
             rtb = ids[f"rtb_app{s.az}"] if asym and env.public_subnets.index(s) == asym.index else ids["rtb_public"]
@@ -60,14 +61,14 @@ def build_topology(env: Env, faults: Faults, taken_at: int) -> Topology:
         elif h.kind == "endpoint":
             resource = endpoint_ids[_service(h)]
         else:
-            resource = h.instance_id
+            resource = h.instance_id or ""
         interfaces.append(Interface(h.eni, h.ip, h.kind, h.subnet.subnet_id, h.subnet.vpc_id, env.azs[h.subnet.az],  # type: ignore[arg-type]
                                     env.az_ids[h.subnet.az], resource, h.description or None, h.public_ip,
                                     source="simulator"))  # fmt: skip
 
     by_rtb: dict[str, list[str]] = {}
-    for s in subnets:
-        by_rtb.setdefault(s.route_table_id or "", []).append(s.subnet_id)
+    for sn in subnets:
+        by_rtb.setdefault(sn.route_table_id or "", []).append(sn.subnet_id)
     local = Route(env.vpc_cidr, "local")
     route_tables = [
         RouteTable(ids["rtb_public"], env.vpc_id, by_rtb.get(ids["rtb_public"], []), False,

@@ -49,6 +49,7 @@ PROBE_EVERY_S = 30
 PROBE_RETRIES, PROBE_RETRY_S = 2, 5
 ENDPOINT_CALL_EVERY_S = 600
 TARGET_CONNECT_TIMEOUT_S = 10.0
+OTHER_S3_PER_INSTANCE_S = 1 / 60  # the other accounts' light, steady S3 use
 HC_ROLLOUT_STEP_S = 20  # health_check_299: one target switches to the new build every 20 s
 
 
@@ -365,6 +366,19 @@ class Traffic:
         c = Conversation(t, dur, pick(self.target_ip, inst), eph(rng, n), pl.repeat(e.api_host.ip, n, eager=True),
                          e.api_port, 6, fp, fb, rp, rb, ff, rf)  # fmt: skip
         self.flows.append(observe(c, pick(self.target_eni, inst), "a", path=1))
+        if e.api_via_nat and noroute.any():
+            # the route table's 0.0.0.0/0 -> NAT catches the API CIDR: the NAT relays the SYNs
+            # (NAT ENI: srcaddr instance, dstaddr NAT, pkt-dstaddr API host) and sends them from
+            # its own address into its subnet's route table, where nothing answers
+            cn = c.select(noroute)
+            k = cn.n
+            nat_ip = pl.repeat(e.nat.ip, k, eager=True)
+            hop1 = Conversation(cn.t, cn.dur, cn.a, cn.a_port, nat_ip, e.api_port, 6, cn.fwd_packets, cn.fwd_bytes,
+                                cn.rev_packets, cn.rev_bytes, SYN, 0)  # fmt: skip
+            self.flows.append(observe(hop1, e.nat.eni, "b", path=1, pkt_b=cn.b))
+            hop2 = Conversation(cn.t + 0.001, cn.dur, nat_ip, rng.integers(1024, 65536, k), cn.b, e.api_port, 6,
+                                cn.fwd_packets, cn.fwd_bytes, cn.rev_packets, cn.rev_bytes, SYN, 0)  # fmt: skip
+            self.flows.append(observe(hop2, e.nat.eni, "a", path=8))
         reach = ~noroute
         at_api = c.select(reach)
         d = dropped[reach]  # the API host only saw the handshake
@@ -381,7 +395,7 @@ class Traffic:
         t, inst = periodic(rng, ENDPOINT_CALL_EVERY_S, self.t0, self.t1, T)
         n = len(t)
         # each instance uses the endpoint ENI in its own subnet (private DNS resolves per AZ)
-        by_subnet = {}
+        by_subnet: dict[int, list[int]] = {}
         for i, h in enumerate(e.endpoint_enis):
             by_subnet.setdefault(e.app_subnets.index(h.subnet), []).append(i)
         choice = np.array([by_subnet[int(s)][0] for s in self.target_subnet])[inst] if n else np.zeros(0, dtype=np.int64)
@@ -406,6 +420,44 @@ class Traffic:
         k = int((self.t1 - self.t0) / 7200 + rng.random())  # one every 2 hours on average
         skip_t = (rng.uniform(self.t0, self.t1, k) // 60 * 60).astype(np.int64)
         self.flows.append(status_records([self.target_eni[int(i)] for i in rng.integers(0, T, k)], skip_t, "SKIPDATA"))
+
+    # -- other accounts' VPCs in the same bucket ------------------------------------------
+    def other_vpcs(self) -> None:
+        """Benign default VPCs of other accounts: public web servers, S3 through the internet
+        gateway (no gateway endpoint, traffic-path 8), egress to the internet, scanning."""
+        rng = self.rng
+        s = max(self.scale, 0.2)
+        for v in self.env.other_vpcs:
+            ips, enis = [h.ip for h in v.instances], [h.eni for h in v.instances]
+            m = len(ips)
+            # internet clients -> the instances' listener (the ENI logs the private address)
+            t = poisson_times(rng, 0.3 * s * m, self.t0, self.t1, diurnal=True)
+            n = len(t)
+            inst = rng.integers(0, m, n)
+            fp, rp = rng.integers(6, 14, n), rng.integers(5, 30, n)
+            c = Conversation(t, rng.uniform(0.05, 2, n), self.client_pool.gather(pl.Series(rng.integers(0, len(self.client_pool), n))),
+                             rng.integers(1024, 65536, n), pick(ips, inst), v.listener_port, 6, fp, fp * 90 + 400,
+                             rp, rp * 1200 + 300, SYN | FIN, SYN_ACK | FIN)  # fmt: skip
+            self.flows.append(observe(c, pick(enis, inst), "b", path=8))
+            # S3 (steady, all day) and other internet egress, both through the internet gateway
+            for rate, ranges, svc in ((OTHER_S3_PER_INSTANCE_S, self.env.s3_ranges, "S3"), (NAT_EGRESS_PER_INSTANCE_S, None, None)):
+                t = poisson_times(rng, rate * m * s, self.t0, self.t1)
+                n = len(t)
+                inst = rng.integers(0, m, n)
+                remote = in_ranges(rng, ranges, n) if ranges else self.remote_pool.gather(pl.Series(rng.integers(0, len(self.remote_pool), n)))
+                fp, rp = rng.integers(6, 20, n), rng.integers(6, 60, n)
+                c = Conversation(t, rng.uniform(0.02, 1.5, n), pick(ips, inst), eph(rng, n), remote, 443, 6,
+                                 fp, fp * 120 + 300, rp, rp * 900 + 300, SYN | FIN, SYN_ACK | FIN)  # fmt: skip
+                self.flows.append(observe(c, pick(enis, inst), "a", path=8, b_service=svc))
+            # unsolicited probes of the public addresses, REJECTed by the security group
+            t = poisson_times(rng, 0.1 * s * m, self.t0, self.t1)
+            n = len(t)
+            inst = rng.integers(0, m, n)
+            zero = np.zeros(n, dtype=np.int64)
+            c = Conversation(t, rng.uniform(0, 3, n), ipv4(internet_v4(rng, n)), rng.integers(1024, 65536, n), pick(ips, inst),
+                             rng.choice(np.array([22, 23, 445, 3389, 5432, 6379]), n), 6, np.ones(n, dtype=np.int64),
+                             np.full(n, 44), zero, zero, SYN, 0)  # fmt: skip
+            self.flows.append(observe(c, pick(enis, inst), "b", path=None, fwd_action="REJECT"))
 
     def take_flows(self) -> pl.DataFrame:
         """All records generated so far, as one frame; the generator lets go of its parts."""

@@ -11,11 +11,12 @@ from __future__ import annotations
 import io
 import zlib
 
-from isal import igzip
+from isal import igzip, isal_zlib
 
 from ..errors import FormatError
 
 GZIP_MAGIC = b"\x1f\x8b"
+_ISAL_ERROR: type[Exception] = isal_zlib.IsalError  # type: ignore[assignment]  # stubs: an instance
 DEFAULT_MAX_DECOMPRESSED = 2 * 1024**3  # bytes per object; AWS log files are far smaller
 
 
@@ -30,7 +31,7 @@ def gunzip(data: bytes, *, max_size: int = DEFAULT_MAX_DECOMPRESSED, source_uri:
             out = f.read(max_size + 1)
     except EOFError:
         raise FormatError("truncated gzip: the object ends before the end of its last member", source_uri=source_uri) from None
-    except (OSError, zlib.error, ValueError) as e:
+    except (OSError, zlib.error, _ISAL_ERROR, ValueError) as e:
         raise FormatError(f"corrupt gzip: {e}", source_uri=source_uri) from None
     if len(out) > max_size:
         raise FormatError(

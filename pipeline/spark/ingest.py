@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from ..ingest import IngestSummary, _fetch_and_parse, _Outcome, ingest
+from ..ingest import IngestSummary, Prior, _fetch_and_parse, _Outcome, ingest
 from ..sources import KeyInfo, ObjectRef, Source, open_sources
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,8 @@ def spark_ingest(sources: list[str], lake: Any, *, master: str | None = None, ob
     source_args = {k: kwargs[k] for k in ("profile", "region", "endpoint_url", "retry_mode", "max_attempts") if k in kwargs}
     specs = [str(s) for s in ([sources] if isinstance(sources, str) else sources)]
 
-    def fetcher(srcs: list[Source], candidates: Iterator[tuple[Source, ObjectRef, KeyInfo]], max_size: int) -> Iterator[_Outcome]:
-        items = [(srcs.index(src), ref, info) for src, ref, info in candidates]
+    def fetcher(srcs: list[Source], candidates: Iterator[tuple[Source, ObjectRef, KeyInfo, Prior | None]], max_size: int) -> Iterator[_Outcome]:
+        items = [(srcs.index(src), ref, info, prior) for src, ref, info, prior in candidates]
         log.info("spark ingest: %d objects to fetch in %d tasks", len(items), -(-len(items) // objects_per_task))
         if not items:
             return iter(())
@@ -58,15 +58,15 @@ def spark_ingest(sources: list[str], lake: Any, *, master: str | None = None, ob
 def _task(specs: list[str], source_args: dict[str, Any], max_size: int, *, kill_first_attempt: bool = False) -> Any:
     """The function each Spark task runs over its slice of (source index, ref, info)."""
 
-    def run(items: Iterator[tuple[int, ObjectRef, KeyInfo]]) -> Iterator[_Outcome]:
+    def run(items: Iterator[tuple[int, ObjectRef, KeyInfo, Prior | None]]) -> Iterator[_Outcome]:
         from pyspark import TaskContext
 
         ctx = TaskContext.get()
         kill = kill_first_attempt and ctx is not None and ctx.partitionId() == 0 and ctx.attemptNumber() == 0
         srcs = open_sources(specs, **source_args)
-        for n, (index, ref, info) in enumerate(items):
+        for n, (index, ref, info, prior) in enumerate(items):
             if kill and n == 1:
                 os._exit(1)  # the executor's Python worker dies mid-task; Spark reruns the task
-            yield _fetch_and_parse(srcs[index], ref, info, max_size)
+            yield _fetch_and_parse(srcs[index], ref, info, max_size, prior)
 
     return run

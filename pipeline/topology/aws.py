@@ -12,11 +12,12 @@ import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from ..errors import FlowsleuthError, SourceError, UsageError
 from .model import (
     Endpoint,
+    EndpointType,
     Interface,
     InterfaceKind,
     LoadBalancer,
@@ -303,7 +304,7 @@ def read_from_aws(
         topo.endpoints.append(
             Endpoint(
                 endpoint_id=ep["VpcEndpointId"], service=service.rsplit(".", 1)[-1] if etype == "Gateway" else service,
-                endpoint_type=etype if etype in ("Gateway", "Interface", "GatewayLoadBalancer") else "Interface",
+                endpoint_type=cast(EndpointType, etype if etype in ("Gateway", "Interface", "GatewayLoadBalancer") else "Interface"),
                 vpc_id=ep.get("VpcId"), route_table_ids=list(ep.get("RouteTableIds", []) or []),
                 interface_ids=list(ep.get("NetworkInterfaceIds", []) or []),
             )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Iterable
+from typing import cast
 
 from ..findings import Finding
 from .lookup import Resolver, parse_ip
@@ -295,17 +296,17 @@ def _tgw_hints(snap: _Snapshot, finding: Finding) -> list[str]:
                 out += _tgw_route_table_hints(snap, finding, rt, best, str(a))
         return out[:1]
     for s in subnets:
-        rt = snap.route_table(s)
-        if rt is None:
+        srt = snap.route_table(s)
+        if srt is None:
             continue
-        best = _best_route(rt, str(a))
+        best = _best_route(srt, str(a))
         if best and best.target.startswith("tgw-"):
-            out += _tgw_route_table_hints(snap, finding, rt, best, str(a))
+            out += _tgw_route_table_hints(snap, finding, srt, best, str(a))
             continue
         via = f"its longest match for {a} is {best.destination} → {best.target}" if best else f"it has no route covering {a}"
         out.append(
             f"{_logs_show(finding)}; {snap.says} {tgw_net} is reachable through the transit gateway, "
-            f"but {rt.route_table_id}, the route table of {snap.label(s)}, has no route to it through a tgw-: {via}"
+            f"but {srt.route_table_id}, the route table of {snap.label(s)}, has no route to it through a tgw-: {via}"
         )
     return out
 
@@ -331,14 +332,15 @@ def _tgw_route_table_hints(snap: _Snapshot, finding: Finding, rt: RouteTable, vp
         if table.get("tgw_id") and table["tgw_id"] != vpc_route.target:
             continue
         covered = False
-        for r in table["route_table"]:  # type: ignore[union-attr]
+        routes = cast(list[dict[str, object]], table["route_table"])
+        for r in routes:
             try:
                 net = ipaddress.ip_network(str(r.get("destination")), strict=False)
             except ValueError:
                 continue
             covered = covered or (a is not None and a.version == net.version and a in net)
         if not covered:
-            dests = ", ".join(str(r.get("destination")) for r in table["route_table"]) or "nothing"  # type: ignore[union-attr]
+            dests = ", ".join(str(r.get("destination")) for r in routes) or "nothing"
             out.append(
                 f"{_logs_show(finding)}; {snap.says} {rt.route_table_id} sends {vpc_route.destination} to {vpc_route.target}, "
                 f"but the transit gateway's route table has no route covering {dst} (it routes only {dests})"

@@ -14,6 +14,7 @@ from ..errors import UsageError
 
 InterfaceKind = Literal["alb", "nat", "instance", "endpoint", "tgw", "firewall", "lambda", "unknown"]
 TopologySource = Literal["logs", "api", "file", "simulator"]
+EndpointType = Literal["Gateway", "Interface", "GatewayLoadBalancer"]
 
 
 @dataclass
@@ -91,7 +92,7 @@ class Nacl:
 class Endpoint:
     endpoint_id: str
     service: str  # s3, dynamodb, or an interface endpoint service name
-    endpoint_type: Literal["Gateway", "Interface", "GatewayLoadBalancer"] = "Gateway"
+    endpoint_type: EndpointType = "Gateway"
     vpc_id: str | None = None
     route_table_ids: list[str] = field(default_factory=list)
     interface_ids: list[str] = field(default_factory=list)

@@ -64,7 +64,8 @@ def routes_table(topology: Topology | None) -> pa.Table:
     """One row per (route table, associated subnet or NULL, route)."""
     rows = []
     for rt in topology.route_tables if topology else []:
-        for subnet in rt.subnet_ids or [None]:
+        subnet_ids: list[str | None] = list(rt.subnet_ids) or [None]
+        for subnet in subnet_ids:
             for r in rt.routes:
                 rows.append(
                     {"route_table_id": rt.route_table_id, "vpc_id": rt.vpc_id, "subnet_id": subnet,

@@ -28,6 +28,7 @@ from sqlglot.errors import SqlglotError
 Dialect = Literal["spark", "trino"]
 #: DuckDB's time_bucket origin for sub-month widths: Monday 2000-01-03 00:00 UTC, in microseconds.
 _BUCKET_ORIGIN_US = 946_857_600_000_000
+_MAX_PASSES = 6
 
 
 class TranspileError(ValueError):
@@ -44,19 +45,25 @@ def to_dialect(sql: str, dialect: Dialect, schema: Mapping[str, Mapping[str, str
         if not schema:
             raise TranspileError("SELECT * EXCLUDE/REPLACE needs the table schemas to be expanded")
         tree = _expand_stars(tree, schema)
-    for rewrite in _REWRITES.get(dialect, ()):
-        tree = tree.transform(rewrite, copy=False)
+    # A rewritten node's new children are not visited in the same pass (nested list_slice,
+    # a list() inside a list()), so passes repeat until nothing changes.
+    for _ in range(_MAX_PASSES):
+        before = tree.sql(dialect="duckdb")
+        for rewrite in _REWRITES.get(dialect, ()):
+            tree = tree.transform(rewrite, copy=False)
+        if tree.sql(dialect="duckdb") == before:
+            break
     try:
         return tree.sql(dialect=dialect, unsupported_level=sqlglot.ErrorLevel.RAISE)
     except SqlglotError as e:
         raise TranspileError(f"cannot express in {dialect}: {e}") from e
 
 
-def _has_star_modifiers(tree: exp.Expression) -> bool:
+def _has_star_modifiers(tree: exp.Expr) -> bool:
     return any(s.args.get("except_") or s.args.get("replace") for s in tree.find_all(exp.Star))
 
 
-def _expand_stars(tree: exp.Expression, schema: Mapping[str, Mapping[str, str]]) -> exp.Expression:
+def _expand_stars(tree: exp.Expr, schema: Mapping[str, Mapping[str, str]]) -> exp.Expr:
     from sqlglot.optimizer.qualify import qualify
 
     try:
@@ -68,15 +75,16 @@ def _expand_stars(tree: exp.Expression, schema: Mapping[str, Mapping[str, str]])
         raise TranspileError(f"cannot expand SELECT * EXCLUDE/REPLACE: {e}") from e
 
 
-def _col(name: str) -> exp.Expression:
-    return exp.column(name)
+def _fn(name: str, *args: exp.Expr) -> exp.Expr:
+    """A Spark function call kept as written (sqlglot's own classes might be rewritten again)."""
+    return exp.Anonymous(this=name, expressions=list(args))
 
 
-def _spark(fragment: str) -> exp.Expression:
+def _spark(fragment: str) -> exp.Expr:
     return sqlglot.parse_one(fragment, read="spark")
 
 
-def _ordered_list(node: exp.Expression) -> exp.Expression:
+def _ordered_list(node: exp.Expr) -> exp.Expr:
     """``list(x ORDER BY k...)`` -> sorted collect_list of structs, then the values."""
     inner = node.this if isinstance(node, exp.Filter) else node
     if not isinstance(inner, exp.ArrayAgg) or not isinstance(inner.this, exp.Order):
@@ -92,20 +100,20 @@ def _ordered_list(node: exp.Expression) -> exp.Expression:
     if distinct:
         if len(keys) != 1 or keys[0].this != value:
             raise TranspileError("list(DISTINCT x ORDER BY y) with y other than x")
-        collect: exp.Expression = exp.func("collect_set", value.copy())
+        collect: exp.Expr = _fn("collect_set", value.copy())
         if isinstance(node, exp.Filter):
             collect = exp.Filter(this=collect, expression=node.expression.copy())
         cmp = _lambda(["l", "r"], _cmp_case("l", "r", bool(keys[0].args.get("desc")), _nulls_first(keys[0])))
-        return exp.func("array_sort", collect, cmp)
+        return _fn("array_sort", collect, cmp)
     fields = [exp.alias_(k.this.copy(), f"k{i}") for i, k in enumerate(keys)] + [exp.alias_(value.copy(), "v")]
-    collect = exp.func("collect_list", exp.Struct(expressions=fields))
+    collect = _fn("collect_list", exp.Struct(expressions=fields))
     if isinstance(node, exp.Filter):
         collect = exp.Filter(this=collect, expression=node.expression.copy())
     cmp = _comparator_fields(keys)  # compares the struct fields k0, k1, ...
-    return exp.func("transform", exp.func("array_sort", collect, cmp), _lambda(["e"], "e.v"))
+    return _fn("transform", _fn("array_sort", collect, cmp), _lambda(["e"], "e.v"))
 
 
-def _comparator_fields(keys: list[exp.Ordered]) -> exp.Expression:
+def _comparator_fields(keys: list[exp.Ordered]) -> exp.Expr:
     parts = [
         _cmp_case(f"l.k{i}", f"r.k{i}", bool(k.args.get("desc")), _nulls_first(k)) for i, k in enumerate(keys)
     ]
@@ -115,7 +123,7 @@ def _comparator_fields(keys: list[exp.Ordered]) -> exp.Expression:
     return _lambda(["l", "r"], body)
 
 
-def _lambda(args: list[str], body: str) -> exp.Expression:
+def _lambda(args: list[str], body: str) -> exp.Expr:
     return exp.Lambda(this=_spark(body), expressions=[exp.to_identifier(a) for a in args])
 
 
@@ -132,7 +140,7 @@ def _cmp_case(a: str, b: str, desc: bool, nulls_first: bool) -> str:
     )
 
 
-def _slice(node: exp.Expression) -> exp.Expression:
+def _slice(node: exp.Expr) -> exp.Expr:
     """``arr[a:b]`` (DuckDB: 1-based, both ends inclusive) -> ``slice(arr, a, b - a + 1)``."""
     if not isinstance(node, exp.Bracket) or len(node.expressions) != 1 or not isinstance(node.expressions[0], exp.Slice):
         return node
@@ -140,18 +148,18 @@ def _slice(node: exp.Expression) -> exp.Expression:
     lo, hi = s.this, s.expression
     if lo is None or hi is None:
         raise TranspileError("open-ended list slice [a:] / [:b]")
-    length = exp.Add(this=exp.Sub(this=hi.copy(), expression=exp.Paren(this=lo.copy())), expression=exp.Literal.number(1))
-    return exp.func("slice", node.this.copy(), lo.copy(), exp.Paren(this=length))
+    length = exp.Add(this=exp.Sub(this=exp.Paren(this=hi.copy()), expression=exp.Paren(this=lo.copy())), expression=exp.Literal.number(1))
+    return _fn("slice", node.this.copy(), lo.copy(), exp.Paren(this=length))
 
 
-def _list_slice(node: exp.Expression) -> exp.Expression:
+def _list_slice(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.Anonymous) and node.name.lower() == "list_slice" and len(node.expressions) == 3:
         arr, lo, hi = node.expressions
         return _slice(exp.Bracket(this=arr.copy(), expressions=[exp.Slice(this=lo.copy(), expression=hi.copy())]))
     return node
 
 
-def _mode(node: exp.Expression) -> exp.Expression:
+def _mode(node: exp.Expr) -> exp.Expr:
     """DuckDB's mode picks any of tied values; Spark's deterministic mode the smallest."""
     if not isinstance(node, exp.Mode):
         return node
@@ -164,7 +172,7 @@ def _mode(node: exp.Expression) -> exp.Expression:
     return exp.Anonymous(this="mode", expressions=[arg.copy(), exp.true()])
 
 
-def _time_bucket(node: exp.Expression) -> exp.Expression:
+def _time_bucket(node: exp.Expr) -> exp.Expr:
     """``time_bucket(width, ts)``: floor to width from DuckDB's origin (2000-01-03), in microseconds."""
     if not isinstance(node, exp.DateBin):
         return node
@@ -177,17 +185,17 @@ def _time_bucket(node: exp.Expression) -> exp.Expression:
     return _spark(f"timestamp_micros(floor(({t} - {o}) / {w}) * {w} + {o})")
 
 
-def _timestamps(node: exp.Expression) -> exp.Expression:
+def _timestamps(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.UnixToTime) and not node.args.get("scale") and not node.args.get("format"):
-        return exp.func("timestamp_seconds", node.this.copy())
+        return _fn("timestamp_seconds", node.this.copy())
     if isinstance(node, exp.TimeToUnix):
-        return exp.Div(this=exp.func("unix_micros", node.this.copy()), expression=exp.Literal.number("1e6"))
+        return exp.Div(this=_fn("unix_micros", node.this.copy()), expression=exp.Literal.number("1e6"))
     if isinstance(node, exp.Anonymous) and node.name.lower() == "to_minutes" and len(node.expressions) == 1:
         return _spark(f"make_dt_interval(0, 0, {node.expressions[0].sql('spark')}, 0)")
     return node
 
 
-def _functions(node: exp.Expression) -> exp.Expression:
+def _functions(node: exp.Expr) -> exp.Expr:
     """Functions whose DuckDB meaning Spark spells differently."""
     if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
         return exp.Anonymous(this="any_value", expressions=[node.this.this.copy(), exp.true()])
@@ -195,11 +203,11 @@ def _functions(node: exp.Expression) -> exp.Expression:
         return exp.Anonymous(this="any_value", expressions=[node.this.copy(), exp.true()])  # DuckDB skips NULLs
     if isinstance(node, (exp.ArgMax, exp.ArgMin)) and isinstance(node.expression, exp.Tuple):
         key = exp.Struct(expressions=[e.copy() for e in node.expression.expressions])
-        return exp.func("max_by" if isinstance(node, exp.ArgMax) else "min_by", node.this.copy(), key)
+        return _fn("max_by" if isinstance(node, exp.ArgMax) else "min_by", node.this.copy(), key)
     if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
         return exp.Anonymous(this="xxhash64", expressions=[e.copy() for e in node.expressions])
     if isinstance(node, exp.TimeToStr) and isinstance(node.args.get("format"), exp.Literal):
-        return exp.func("date_format", node.this.copy(), exp.Literal.string(_java_format(node.args["format"].this)))
+        return _fn("date_format", node.this.copy(), exp.Literal.string(_java_format(node.args["format"].this)))
     return node
 
 
@@ -232,13 +240,30 @@ def _java_format(fmt: str) -> str:
     return "".join(out)
 
 
-def _no_cte_hints(node: exp.Expression) -> exp.Expression:
+def _row_in(node: exp.Expr) -> exp.Expr:
+    """``(a, b) IN (SELECT (x, y) FROM ..)``: DuckDB compares rows; Spark wants the columns apart."""
+    if isinstance(node, exp.In) and isinstance(node.this, exp.Tuple):
+        query = node.args.get("query")
+        select = query.this if isinstance(query, exp.Subquery) else query
+        if isinstance(select, exp.Select) and len(select.expressions) == 1 and isinstance(select.expressions[0], exp.Tuple):
+            select.set("expressions", [e.copy() for e in select.expressions[0].expressions])
+    return node
+
+
+def _window_operand(node: exp.Expr) -> exp.Expr:
+    """``sum(x) OVER w - y``: Spark's parser reads ``w - y`` as one name; parenthesise the window call."""
+    if isinstance(node, exp.Window) and isinstance(node.parent, exp.Binary) and not node.args.get("spec"):
+        return exp.Paren(this=node.copy())
+    return node
+
+
+def _no_cte_hints(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
         node.set("materialized", None)
     return node
 
 
-def _unsupported(node: exp.Expression) -> exp.Expression:
+def _unsupported(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.Anonymous) and node.name.lower() in _NO_SPARK:
         raise TranspileError(f"DuckDB function {node.name}() has no Spark rewrite")
     return node
@@ -246,7 +271,7 @@ def _unsupported(node: exp.Expression) -> exp.Expression:
 
 _NO_SPARK = {"list_distinct_by", "struct_pack", "list_transform"}
 
-_REWRITES: dict[str, tuple[Callable[[exp.Expression], exp.Expression], ...]] = {
-    "spark": (_no_cte_hints, _functions, _ordered_list, _slice, _list_slice, _mode, _time_bucket, _timestamps, _unsupported),
+_REWRITES: dict[str, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
+    "spark": (_no_cte_hints, _window_operand, _row_in, _functions, _ordered_list, _slice, _list_slice, _mode, _time_bucket, _timestamps, _unsupported),
     "trino": (_no_cte_hints,),
 }

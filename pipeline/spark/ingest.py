@@ -39,7 +39,7 @@ def spark_ingest(sources: list[str], lake: Any, *, master: str | None = None, ob
     from . import spark_session
 
     spark = spark_session(master)
-    source_args = {k: kwargs[k] for k in ("profile", "region", "endpoint_url", "retry_mode", "max_attempts") if k in kwargs}
+    source_args: dict[str, Any] = {k: kwargs[k] for k in ("profile", "region", "endpoint_url", "retry_mode", "max_attempts") if k in kwargs}
     specs = [str(s) for s in ([sources] if isinstance(sources, str) else sources)]
 
     def fetcher(srcs: list[Source], candidates: Iterator[tuple[Source, ObjectRef, KeyInfo, Prior | None]], max_size: int) -> Iterator[_Outcome]:

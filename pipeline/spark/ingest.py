@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,8 +35,16 @@ OBJECTS_PER_TASK = 64
 KILL_FIRST_ATTEMPT_ENV = "FLOWSLEUTH_SPARK_KILL_FIRST_ATTEMPT"
 
 
-def spark_ingest(sources: list[str], lake: Any, *, master: str | None = None, objects_per_task: int = OBJECTS_PER_TASK, **kwargs: Any) -> IngestSummary:
-    """``pipeline.ingest.ingest`` with fetch and parse on Spark; same arguments, same result."""
+def spark_ingest(
+    sources: list[str], lake: Any, *, master: str | None = None, objects_per_task: int = OBJECTS_PER_TASK,
+    timings: dict[str, float] | None = None, **kwargs: Any,
+) -> IngestSummary:
+    """``pipeline.ingest.ingest`` with fetch and parse on Spark; same arguments, same result.
+
+    ``timings`` (if given) receives where the wall time went: ``listing`` (list + ledger
+    check on the driver), ``spark_wait`` (waiting for executors' results: scheduling,
+    fetch, parse, transfer), ``commit`` (the driver writing batches and the ledger).
+    """
     from . import spark_session
 
     spark = spark_session(master)
@@ -43,16 +52,38 @@ def spark_ingest(sources: list[str], lake: Any, *, master: str | None = None, ob
     specs = [str(s) for s in ([sources] if isinstance(sources, str) else sources)]
 
     def fetcher(srcs: list[Source], candidates: Iterator[tuple[Source, ObjectRef, KeyInfo, Prior | None]], max_size: int) -> Iterator[_Outcome]:
+        t0 = time.perf_counter()
         items = [(srcs.index(src), ref, info, prior) for src, ref, info, prior in candidates]
+        spent["listing"] = time.perf_counter() - t0
         log.info("spark ingest: %d objects to fetch in %d tasks", len(items), -(-len(items) // objects_per_task))
         if not items:
             return iter(())
         slices = max(1, -(-len(items) // objects_per_task))
         rdd = spark.sparkContext.parallelize(items, slices)
         task = _task(specs, source_args, max_size, kill_first_attempt=bool(os.environ.get(KILL_FIRST_ATTEMPT_ENV)))
-        return rdd.mapPartitions(task).toLocalIterator(prefetchPartitions=True)
+        return _timed(rdd.mapPartitions(task).toLocalIterator(prefetchPartitions=True), spent)
 
-    return ingest(specs, lake, fetcher=fetcher, **kwargs)
+    spent: dict[str, float] = {"listing": 0.0, "spark_wait": 0.0, "commit": 0.0}
+    try:
+        return ingest(specs, lake, fetcher=fetcher, **kwargs)
+    finally:
+        if timings is not None:
+            timings.update({k: round(v, 3) for k, v in spent.items()})
+
+
+def _timed(outcomes: Iterator[_Outcome], spent: dict[str, float]) -> Iterator[_Outcome]:
+    """Split the wall time between waiting for results and the driver's work on them."""
+    while True:
+        t0 = time.perf_counter()
+        try:
+            out = next(outcomes)
+        except StopIteration:
+            spent["spark_wait"] += time.perf_counter() - t0
+            return
+        t1 = time.perf_counter()
+        spent["spark_wait"] += t1 - t0
+        yield out
+        spent["commit"] += time.perf_counter() - t1
 
 
 def _task(specs: list[str], source_args: dict[str, Any], max_size: int, *, kill_first_attempt: bool = False) -> Any:

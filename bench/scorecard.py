@@ -57,11 +57,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.db import open_lake  # noqa: E402
 from pipeline.detect import load_detectors, run_detectors  # noqa: E402
-from pipeline.findings import Finding, severity_rank  # noqa: E402
+from pipeline.findings import severity_rank  # noqa: E402
 from pipeline.ingest import ingest  # noqa: E402
 from pipeline.schema import FLOW_BY_AWS  # noqa: E402
 from pipeline.simulate import INCIDENTS, build_env, generate  # noqa: E402
 from pipeline.simulate.environment import FlowLog  # noqa: E402
+from pipeline.simulate.label_match import matches, parse_ts  # noqa: E402
 from pipeline.topology.model import Topology  # noqa: E402
 
 log = logging.getLogger("scorecard")
@@ -102,25 +103,6 @@ def variant_overrides(variant: str, seed: int) -> dict[str, Any]:
 
 
 # --- matching (the same rule as tests/test_e2e_scenarios.py) -------------------------------
-def _ts(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def overlaps(f: Finding, inc: dict[str, Any]) -> bool:
-    return _ts(f.window_start) < _ts(inc["window_end"]) and _ts(inc["window_start"]) < _ts(f.window_end)
-
-
-def matches(f: Finding, inc: dict[str, Any]) -> bool:
-    label = {str(k): str(v) for k, v in inc.get("entity", {}).items()}
-    shared = set(label) & set(f.entity)
-    return (
-        f.detector == inc.get("detector")
-        and overlaps(f, inc)
-        and bool(shared)
-        and all(f.entity[k] == label[k] for k in shared)
-    )
-
-
 # --- one dataset ---------------------------------------------------------------------------
 @dataclass
 class Outcome:
@@ -170,7 +152,7 @@ def evaluate(
         generate(scenario, data, seed=seed, duration=timedelta(hours=hours), scale=scale, **overrides)
         labels = json.loads((data / "labels.json").read_text())
         if variant == "trimmed" and labels["incidents"]:
-            trim(data, min(_ts(i["window_start"]) for i in labels["incidents"]) - TRIM_LEAD)
+            trim(data, min(parse_ts(i["window_start"]) for i in labels["incidents"]) - TRIM_LEAD)
         s = ingest([str(data)], lake, workers=2)
         for mode in topology_modes:
             con = open_lake(lake, threads=2, memory_limit="3GB")

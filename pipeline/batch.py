@@ -19,7 +19,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import FlowsleuthError, UsageError
 from .findings import SEVERITIES, Finding, iso_utc, severity_rank
 from .incidents import Incident, correlate
+from .timeparse import parse_duration, parse_time
 
 if TYPE_CHECKING:
     from .ingest import IngestSummary
@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAILED, EXIT_FINDINGS = 0, 1, 3
 STATE_FILE = "state.json"
 LOCK_FILE = ".lock"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @dataclass
@@ -62,6 +60,7 @@ class RunConfig:
     region: str | None = None
     endpoint_url: str | None = None
     workers: int | None = None
+    retention_days: float | None = None  # drop lake partitions older than this (default: keep all)
     engine: str = "duckdb"  # detect on duckdb (this process) or spark
     spark_master: str | None = None  # with engine spark: local[N], spark://..., sc://...
 
@@ -70,28 +69,6 @@ CONFIG_KEYS = tuple(f.name for f in fields(RunConfig))
 
 
 # --- parsing -------------------------------------------------------------------------
-
-
-def parse_duration(text: str | int | float, *, name: str = "lookback") -> timedelta:
-    """``90s``, ``30m``, ``2h``, ``1d``, ``1w`` (or a number of seconds) -> timedelta."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return timedelta(seconds=float(text))
-    m = _DURATION.match(str(text))
-    if not m:
-        raise UsageError(f"{name} {text!r} is not a duration like 30m, 2h or 1d")
-    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
-
-
-def parse_time(text: str | datetime, *, name: str = "since") -> datetime:
-    """ISO 8601 (``Z``, offset or naive = UTC) -> aware UTC datetime."""
-    if isinstance(text, datetime):
-        ts = text
-    else:
-        try:
-            ts = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise UsageError(f"{name} {text!r} is not an ISO 8601 time like 2026-01-10T10:00:00Z") from None
-    return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _check_severity(value: str | None) -> str | None:
@@ -139,6 +116,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
             raise UsageError(f"config file {str(path)!r}: engine must be duckdb or spark")
         elif key == "workers" and not isinstance(value, int):
             raise UsageError(f"config file {str(path)!r}: workers must be an integer")
+        elif key == "retention_days" and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise UsageError(f"config file {str(path)!r}: retention_days must be a positive number of days")
         out[key] = value
     return out
 
@@ -161,15 +140,17 @@ def build_config(file_values: dict[str, Any] | None = None, overrides: dict[str,
     cfg.sources = list(merged.get("sources") or [])
     cfg.lake = Path(merged["lake"]).resolve() if merged.get("lake") else None
     cfg.out = Path(merged["out"]).resolve() if merged.get("out") else None
-    cfg.lookback = parse_duration(merged["lookback"]) if merged.get("lookback") is not None else cfg.lookback
+    cfg.lookback = parse_duration(merged["lookback"], name="lookback") if merged.get("lookback") is not None else cfg.lookback
     cfg.since = parse_time(merged["since"], name="since") if merged.get("since") else None
     cfg.until = parse_time(merged["until"], name="until") if merged.get("until") else None
     cfg.detectors = list(merged["detectors"]) if merged.get("detectors") else None
     cfg.params = merged.get("params") or {}
     cfg.topology = Path(merged["topology"]) if merged.get("topology") else None
     cfg.fail_on = _check_severity(merged.get("fail_on"))
-    for key in ("title", "profile", "region", "endpoint_url", "workers"):
+    for key in ("title", "profile", "region", "endpoint_url", "workers", "retention_days"):
         setattr(cfg, key, merged.get(key))
+    if cfg.retention_days is not None and cfg.retention_days <= 0:
+        raise UsageError(f"retention_days must be positive (got {cfg.retention_days})")
     missing = [k for k, v in (("sources", cfg.sources), ("lake", cfg.lake), ("out", cfg.out)) if not v]
     if missing:
         flags = " ".join("--source" if k == "sources" else f"--{k}" for k in missing)
@@ -393,7 +374,7 @@ def run_batch(cfg: RunConfig) -> RunResult:
         previous_incidents = load_incident_state(out)
         summary = ingest(
             cfg.sources, Path(cfg.lake), since=cfg.since, until=cfg.until, profile=cfg.profile,
-            region=cfg.region, endpoint_url=cfg.endpoint_url, workers=cfg.workers,
+            region=cfg.region, endpoint_url=cfg.endpoint_url, workers=cfg.workers, retention_days=cfg.retention_days,
         )  # fmt: skip
         failed_objects = summary.objects_failed_new
         notes: list[str] = []

@@ -44,14 +44,14 @@ def register_views(con: duckdb.DuckDBPyConnection, lake: str | Path) -> list[str
     from .lake.ledger import committed_files
 
     # A lake written by ingest lists its committed files in the ledger: reading exactly
-    # those means a batch is never seen half-published. Lakes without a ledger (test
-    # fixtures, copies) are globbed.
+    # those means a batch is never seen half-published, and a stray or half-written file
+    # dropped into a partition is never read (the next ingest moves it to _quarantine/).
+    # Lakes without a ledger (test fixtures, copies) are globbed.
     committed = committed_files(lake)
     made = []
     for table, schema in TABLES.items():
         if committed is not None:
             files = [str(lake / p) for p in committed.get(table, [])]
-            files += [str(p) for p in (lake / table).glob("date=*/hour=*/*.parquet") if not p.name.startswith("part-")]
         else:
             files = [str(p) for p in (lake / table).glob("date=*/hour=*/*.parquet")]
         if files:

@@ -52,6 +52,7 @@ from .lake import (
     Prior,
     lake_lock,
 )
+from .lake.writer import write_errors
 from .schema import REJECT_RAW_MAX, REJECTS_SCHEMA
 from .sources import (
     DEFAULT_LATE_MARGIN,
@@ -99,6 +100,7 @@ class IngestSummary:
     objects_gone: int = 0  # deleted between list and get
     objects_unchanged: int = 0  # done in an earlier run with the same ETag: not fetched
     objects_pruned: int = 0  # outside --since/--until by file-name time: not fetched
+    objects_expired: int = 0  # stamped before the retention cutoff: not fetched
     objects_replaced: int = 0  # changed ETag (or repair): earlier rows replaced
     lines_read: int = 0
     rows: int = 0
@@ -112,6 +114,9 @@ class IngestSummary:
     files_removed: int = 0
     bytes_written: int = 0
     recovered_files: int = 0  # leftovers of an interrupted run cleaned at start
+    partitions_compacted: int = 0  # closed partitions rewritten into one file each
+    files_compacted: int = 0  # files they had before
+    partitions_expired: int = 0  # dropped by retention
     rows_by_table: dict[str, int] = field(default_factory=dict)
     min_event_time: datetime | None = None
     max_event_time: datetime | None = None
@@ -291,6 +296,7 @@ def _parse(out: _Outcome, data: bytes, ref: ObjectRef, info: KeyInfo, max_size: 
 def _candidates(
     sources: list[Source], window: TimeWindow, ledger: Ledger, summary: IngestSummary, skipped: list[ObjectEntry],
     retry_failed: bool = False,
+    expire_before: datetime | None = None,
 ) -> Iterator[tuple[Source, ObjectRef, KeyInfo, Prior | None]]:
     seen: set[str] = set()
     now_stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -314,6 +320,9 @@ def _candidates(
                 continue
             if window.bounded and not window.keeps_delivery(info.file_time):
                 summary.objects_pruned += 1
+                continue
+            if expire_before is not None and info.file_time < expire_before:
+                summary.objects_expired += 1
                 continue
             prior = ledger.lookup(ref.uri)
             why = _wanted(prior, ref.etag, retry_failed, now_stamp)
@@ -346,6 +355,8 @@ def ingest(
     late_margin: timedelta = DEFAULT_LATE_MARGIN,
     lock_wait: float = DEFAULT_LOCK_WAIT,
     retry_failed: bool = False,
+    compact: bool = True,
+    retention_days: float | None = None,
     fetcher: Fetcher | None = None,
 ) -> IngestSummary:
     """Ingest every new or changed log object under ``sources`` into ``lake``; see the module docstring.
@@ -362,6 +373,9 @@ def ingest(
         raise UsageError(f"--workers must be at least 1 (got {workers})")
     if batch_rows < 1 or batch_objects < 1 or max_object_size < 1:
         raise UsageError("batch sizes and --max-object-size must be positive")
+    if retention_days is not None and retention_days <= 0:
+        raise UsageError(f"--retention-days must be positive (got {retention_days})")
+    expire_before = datetime.now(UTC) - timedelta(days=retention_days) if retention_days else None
     srcs = open_sources(
         specs, profile=profile, region=region, endpoint_url=endpoint_url, retry_mode=retry_mode,
         max_attempts=max_attempts, max_pool_connections=max(10, n_workers * 2),
@@ -375,11 +389,12 @@ def ingest(
             recovery = writer.recover()
             summary.recovered_files = recovery.temp_removed + recovery.orphans_removed
             ledger.start_run()
-            _run(
-                srcs, window, ledger, writer, summary, n_workers, max_object_size, batch_rows, batch_objects, progress,
-                retry_failed,
-                fetcher,
-            )  # fmt: skip
+            with write_errors(lake):
+                _run(
+                    srcs, window, ledger, writer, summary, n_workers, max_object_size, batch_rows, batch_objects,
+                    progress, retry_failed, expire_before, fetcher,
+                )  # fmt: skip
+                _maintain(writer, summary, compact=compact, margin=late_margin, expire_before=expire_before)
             writer.close()
             summary.failing_total, summary.failures = ledger.failing(MAX_FAILURES_KEPT)
             for s in srcs:
@@ -399,6 +414,20 @@ def ingest(
     return summary
 
 
+def _maintain(
+    writer: LakeWriter, summary: IngestSummary, *, compact: bool, margin: timedelta, expire_before: datetime | None
+) -> None:
+    """After the run's commits: drop expired partitions, compact closed ones (``lake.compact``)."""
+    from .lake.compact import compact as compact_lake
+    from .lake.compact import drop_expired
+
+    if expire_before is not None:
+        summary.partitions_expired = drop_expired(writer, expire_before).partitions
+    if compact:
+        done = compact_lake(writer, margin=margin)
+        summary.partitions_compacted, summary.files_compacted = done.partitions, done.files_before
+
+
 def _run(
     sources: list[Source],
     window: TimeWindow,
@@ -411,6 +440,7 @@ def _run(
     batch_objects: int,
     progress: bool,
     retry_failed: bool = False,
+    expire_before: datetime | None = None,
     fetcher: Fetcher | None = None,
 ) -> None:
     skipped: list[ObjectEntry] = []
@@ -487,14 +517,15 @@ def _run(
             flush()
 
     if fetcher is not None:  # another engine fetches and parses; outcomes come back in listing order
-        for out in fetcher(sources, _candidates(sources, window, ledger, summary, skipped, retry_failed), max_object_size):
+        candidates = _candidates(sources, window, ledger, summary, skipped, retry_failed, expire_before)
+        for out in fetcher(sources, candidates, max_object_size):
             take(out)
         flush()
         return
     in_flight: deque[Future[_Outcome]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         try:
-            for source, ref, info, prior in _candidates(sources, window, ledger, summary, skipped, retry_failed):
+            for source, ref, info, prior in _candidates(sources, window, ledger, summary, skipped, retry_failed, expire_before):
                 in_flight.append(pool.submit(_fetch_and_parse, source, ref, info, max_object_size, prior))
                 while len(in_flight) >= workers + _PARSE_SLOTS_N:
                     take(in_flight.popleft().result())

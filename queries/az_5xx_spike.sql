@@ -118,21 +118,7 @@ placed AS (
            CASE WHEN lt.how IS NOT NULL AND lt.az IS NULL AND lt.az_id IS NULL THEN lt.subnet_id
                 WHEN lt.how IS NULL AND r.target_ip IS NULL AND ln.az IS NULL AND ln.az_id IS NULL THEN ln.subnet_id
            END AS fallback_subnet,
-           CASE WHEN lt.how IS NULL AND r.target_ip IS NOT NULL THEN
-                CASE WHEN NOT contains(r.target_ip, ':')
-                     THEN regexp_extract(r.target_ip, '^([0-9]+\.[0-9]+\.[0-9]+)\.', 1) || '.0/24'
-                     ELSE regexp_replace(lower(array_to_string(list_slice(
-                              CASE WHEN contains(r.target_ip, '::') THEN list_concat(
-                                       CASE WHEN split_part(r.target_ip, '::', 1) = '' THEN CAST([] AS VARCHAR[])
-                                            ELSE string_split(split_part(r.target_ip, '::', 1), ':') END,
-                                       list_slice(['0', '0', '0', '0', '0', '0', '0', '0'], 1,
-                                                  8 - len(string_split(trim(replace(r.target_ip, '::', ':'), ':'), ':'))),
-                                       CASE WHEN split_part(r.target_ip, '::', 2) = '' THEN CAST([] AS VARCHAR[])
-                                            ELSE string_split(split_part(r.target_ip, '::', 2), ':') END)
-                                   ELSE string_split(r.target_ip, ':') END, 1, 4), ':')),
-                              '(^|:)0+([0-9a-f])', '\1\2', 'g') || '::/64'
-                END
-           END AS target_net,
+           CASE WHEN lt.how IS NULL AND r.target_ip IS NOT NULL THEN usual_net(r.target_ip) END AS target_net,
            CASE WHEN lt.how IS NULL AND (r.target_ip IS NOT NULL OR ln.how IS NULL) THEN r.node_ip END AS fallback_node,
            CASE WHEN lt.how IS NOT NULL THEN 'target address, ' || lt.how
                 WHEN r.target_ip IS NOT NULL THEN 'target network (no AZ or subnet known for the target: no topology, flow logs lack az_id/subnet_id)'

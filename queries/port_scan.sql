@@ -10,7 +10,6 @@ params:
   min_hosts: {type: int, default: 20, doc: "Distinct destination hosts from one source in a window that make it a sweep."}
   min_rejected_share: {type: float, default: 0.5, doc: "Share of the probed (host, port) targets that must be REJECTed."}
   include_external_sources: {type: bool, default: false, doc: "Also report internet sources. Off by default: the internet scans every public interface all day."}
-  private_pattern: {type: str, default: '^(10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|f[cd][0-9a-f]{2}:)', doc: "Regular expression for our own (private) source addresses; addresses of interfaces in the topology, and addresses the flow logs (v5: instance_id, flow-direction) show as an instance interface's own side (VPC IPv6), count as ours too."}
 entity: [srcaddr, interface_id]
 summary: "{srcaddr} probed {targets} targets ({ports} ports on {hosts} hosts), {rejected_share} REJECTed, between {window_start} and {window_end}"
 hint: "A host of ours is scanning: an inventory or vulnerability scanner, a misconfigured service discovery, or a compromised instance moving laterally. Identify the workload behind {srcaddr} and whether the scan was planned."
@@ -34,21 +33,7 @@ references:
   - https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html
   - https://attack.mitre.org/techniques/T1046/
 */
-WITH own_addrs AS (  -- our addresses the private pattern misses (VPC IPv6, non-RFC 1918 VPC ranges): the
-                -- instance side of records at instance interfaces (egress srcaddr, ingress dstaddr), not
-                -- relayed, at interfaces with a handful of them (a forwarding appliance shows thousands)
-    SELECT unnest(ips) AS ip
-    FROM (
-        SELECT interface_id, list(DISTINCT CASE WHEN flow_direction = 'egress' THEN srcaddr ELSE dstaddr END) AS ips
-        FROM vpc_flow
-        WHERE start_time >= $since - INTERVAL '0 minutes' AND start_time < $until
-          AND instance_id IS NOT NULL AND flow_direction IN ('egress', 'ingress')
-          AND coalesce(pkt_srcaddr = srcaddr AND pkt_dstaddr = dstaddr, true)
-        GROUP BY interface_id
-        HAVING count(DISTINCT CASE WHEN flow_direction = 'egress' THEN srcaddr ELSE dstaddr END) <= 64
-    ) AS x
-),
-targets AS (
+WITH targets AS (
     SELECT
         srcaddr, dstaddr, dstport, protocol,
         start // ($window_minutes * 60) AS w,
@@ -60,8 +45,7 @@ targets AS (
     WHERE coalesce(log_status, 'OK') = 'OK'
       AND start_time >= $since AND start_time < $until
       AND dstport <= srcport
-      AND ($include_external_sources OR regexp_matches(srcaddr, $private_pattern)
-           OR srcaddr IN (SELECT private_ip FROM topo_interfaces) OR srcaddr IN (SELECT ip FROM own_addrs))
+      AND ($include_external_sources OR is_ours(srcaddr))
     GROUP BY srcaddr, dstaddr, dstport, protocol, w
 ),
 per_window AS (

@@ -4,6 +4,7 @@ title: REJECT burst to one destination
 sources: [vpc_flow, topo_interfaces]
 severity: high
 requires: [action, srcaddr, dstaddr, srcport, dstport, start]
+lookback: [window_minutes, baseline_windows]
 params:
   window_minutes: {type: int, default: 5, doc: "Length of one counting window, in minutes."}
   baseline_windows: {type: int, default: 24, doc: "How many earlier windows of the same destination form its baseline (read before --since too)."}
@@ -13,7 +14,6 @@ params:
   dominant_share: {type: float, default: 0.5, doc: "Share of the REJECTs above which one port / interface / subnet is named in the entity."}
   max_ports: {type: int, default: 5, doc: "Windows whose REJECTs spread over more destination ports than this are a scan (see port_scan), not a deny."}
   include_external_sources: {type: bool, default: false, doc: "Also count REJECTs whose source is outside the private ranges (internet scanners: noisy)."}
-  private_pattern: {type: str, default: '^(10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|f[cd][0-9a-f]{2}:)', doc: "Regular expression for our own (private) source addresses: RFC 1918, RFC 6598 and IPv6 ULA. Addresses of interfaces in the topology, and addresses the flow logs (v5: instance_id, flow-direction) show as an instance interface's own side (VPC IPv6, non-RFC 1918 VPC ranges), count as ours too."}
 entity: [dstaddr, dstport, interface_id, subnet_id]
 summary: "{rejects} REJECTed connections to {dstaddr} (port {top_port}) from {sources} of our addresses, {ratio}x the baseline of {baseline_mean} per {window_minutes} min"
 hint: "Traffic from our own addresses to {dstaddr} started being refused: most likely an outbound NACL deny rule or a security-group change on the sending interfaces. Check the NACL of subnet {busiest_subnet} and the security groups of interface {busiest_interface} (the busiest senders) for rules matching {dstaddr}:{top_port}."
@@ -49,26 +49,7 @@ references:
   - https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html
   - https://docs.aws.amazon.com/vpc/latest/userguide/vpc-network-acls.html
 */
-WITH first_seen AS (
-    SELECT min(start) AS first_start
-    FROM vpc_flow
-    WHERE start_time >= $since - to_minutes($window_minutes * $baseline_windows) AND start_time < $until
-),
-own_addrs AS (  -- our addresses the private pattern misses (VPC IPv6, non-RFC 1918 VPC ranges): the
-                -- instance side of records at instance interfaces (egress srcaddr, ingress dstaddr), not
-                -- relayed, at interfaces with a handful of them (a forwarding appliance shows thousands)
-    SELECT unnest(ips) AS ip
-    FROM (
-        SELECT interface_id, list(DISTINCT CASE WHEN flow_direction = 'egress' THEN srcaddr ELSE dstaddr END) AS ips
-        FROM vpc_flow
-        WHERE start_time >= $since - to_minutes($window_minutes * $baseline_windows) AND start_time < $until
-          AND instance_id IS NOT NULL AND flow_direction IN ('egress', 'ingress')
-          AND coalesce(pkt_srcaddr = srcaddr AND pkt_dstaddr = dstaddr, true)
-        GROUP BY interface_id
-        HAVING count(DISTINCT CASE WHEN flow_direction = 'egress' THEN srcaddr ELSE dstaddr END) <= 64
-    ) AS x
-),
-conns AS (  -- one row per REJECTed connection per window, wherever it was recorded
+WITH conns AS (  -- one row per REJECTed connection per window, wherever it was recorded
     SELECT
         dstaddr, dstport, srcaddr, srcport, protocol,
         start // ($window_minutes * 60) AS w,
@@ -83,8 +64,7 @@ conns AS (  -- one row per REJECTed connection per window, wherever it was recor
       AND start_time >= $since - to_minutes($window_minutes * $baseline_windows)
       AND start_time < $until
       AND dstport <= srcport
-      AND ($include_external_sources OR regexp_matches(srcaddr, $private_pattern)
-           OR srcaddr IN (SELECT private_ip FROM topo_interfaces) OR srcaddr IN (SELECT ip FROM own_addrs))
+      AND ($include_external_sources OR is_ours(srcaddr))
     GROUP BY dstaddr, dstport, srcaddr, srcport, protocol, w
 ),
 per_window AS (
@@ -92,40 +72,23 @@ per_window AS (
     FROM conns
     GROUP BY dstaddr, w
 ),
-loud AS (  -- windows at or above min_rejects: a burst's windows, kept out of its own baseline
-    SELECT *,
-           CASE WHEN w - lag(w) OVER (PARTITION BY dstaddr ORDER BY w) <= 2 THEN 0 ELSE 1 END AS starts_island
+ep_windows AS (  -- windows at or above min_rejects (and not a scan) are loud; the baseline counts REJECTs
+    SELECT dstaddr AS k, w, rejects >= $min_rejects AND ports <= $max_ports AS loud, rejects AS base_a, 0 AS base_b
     FROM per_window
-    WHERE rejects >= $min_rejects
-      AND ports <= $max_ports
 ),
-loud_islands AS (  -- consecutive loud windows (one quiet window in between tolerated) are one episode
-    SELECT *, sum(starts_island) OVER (PARTITION BY dstaddr ORDER BY w ROWS UNBOUNDED PRECEDING) AS island
-    FROM loud
-),
-pre_island AS (  -- each episode's baseline: the baseline_windows before it started (missing windows count as zero)
-    SELECT b.dstaddr, b.island,
-           least($baseline_windows, b.island_first - f.first_start // ($window_minutes * 60)) AS history,
-           coalesce(sum(p.rejects), 0) AS baseline_total
-    FROM (SELECT dstaddr, island, min(w) AS island_first FROM loud_islands GROUP BY dstaddr, island) AS b
-    CROSS JOIN first_seen AS f
-    LEFT JOIN per_window AS p
-      ON p.dstaddr = b.dstaddr AND p.w >= b.island_first - $baseline_windows AND p.w < b.island_first
-    GROUP BY b.dstaddr, b.island, b.island_first, f.first_start
-),
+-- @block episodes
 scored AS (
-    SELECT l.*, p.history, p.baseline_total, p.baseline_total / greatest(p.history, 1) AS baseline_mean,
+    SELECT p.*, e.island, e.history, e.baseline_a / greatest(e.history, 1) AS baseline_mean,
            -- judged against the history before the episode, once there is some: with
            -- min_history_windows of data before this window, by the ratio; with less (a dataset
            -- that starts shortly before the incident), only a burst of twice min_rejects where
            -- the whole history held fewer than min_rejects
-           p.history >= 1
-           AND l.rejects >= $spike_ratio * p.baseline_total / p.history
-           AND (l.w - f.first_start // ($window_minutes * 60) >= $min_history_windows
-                OR (l.rejects >= 2 * $min_rejects AND p.baseline_total < $min_rejects)) AS fires
-    FROM loud_islands AS l
-    JOIN pre_island AS p ON p.dstaddr = l.dstaddr AND p.island = l.island
-    CROSS JOIN first_seen AS f
+           e.history >= 1
+           AND p.rejects >= $spike_ratio * e.baseline_a / e.history
+           AND (e.history_before >= $min_history_windows
+                OR (p.rejects >= 2 * $min_rejects AND e.baseline_a < $min_rejects)) AS fires
+    FROM episodes AS e
+    JOIN per_window AS p ON p.dstaddr = e.k AND p.w = e.w
 ),
 islands AS (  -- an episode with a firing window is reported whole, from its first loud window
     SELECT

@@ -4,6 +4,7 @@ title: Return traffic REJECTed (stateless NACL missing the ephemeral range)
 sources: [vpc_flow, topo_interfaces, topo_subnets]
 severity: high
 requires: [action, srcaddr, srcport, dstport, start]
+lookback: [window_minutes, baseline_windows]
 params:
   window_minutes: {type: int, default: 5, doc: "Length of one counting window, in minutes."}
   baseline_windows: {type: int, default: 24, doc: "Earlier windows of the same subnet that form its baseline."}
@@ -15,7 +16,6 @@ params:
   well_known_max: {type: int, default: 1023, doc: "Source ports up to this are service ports without further evidence."}
   min_listener_clients: {type: int, default: 5, doc: "A higher source port counts as a service port when the address ACCEPTed at least this many inbound connections on it."}
   dominant_share: {type: float, default: 0.5, doc: "Share above which one interface / address / port is named in the entity."}
-  private_pattern: {type: str, default: '^(10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|f[cd][0-9a-f]{2}:)', doc: "Regular expression for our own (private) addresses; addresses of interfaces in the topology, and addresses the flow logs (v5: instance_id, flow-direction) show as an instance interface's own side, count as ours too."}
 entity: [subnet_id, az_id, src_net, interface_id, srcaddr, srcport]
 summary: "{rejects} responses from port {top_port} of {servers} server(s) in {place} to {peers} client(s) were REJECTed ({ratio}x its baseline of {baseline_mean} per {window_minutes} min)"
 hint: "Servers in {place} answer on port {top_port} but their replies to ephemeral ports are refused: a stateless network ACL is missing the outbound (or inbound, on the client's subnet) allow rule for ports {ephemeral_min}-{ephemeral_max}. Clients behind a load balancer see timeouts (ALB 504s): look for an az_5xx_spike finding in the same AZ and window."
@@ -49,56 +49,13 @@ references:
   - https://docs.aws.amazon.com/vpc/latest/userguide/vpc-network-acls.html#nacl-ephemeral-ports
   - https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html
 */
-WITH first_seen AS (
-    SELECT min(start) AS first_start
-    FROM vpc_flow
-    WHERE start_time >= $since - to_minutes($window_minutes * $baseline_windows) AND start_time < $until
-),
-own_addrs AS (  -- our addresses the private pattern misses (VPC IPv6, non-RFC 1918 VPC ranges): the
-                -- instance side of records at instance interfaces (egress srcaddr, ingress dstaddr), not
-                -- relayed, at interfaces with a handful of them (a forwarding appliance shows thousands)
-    SELECT unnest(ips) AS ip
-    FROM (
-        SELECT interface_id, list(DISTINCT CASE WHEN flow_direction = 'egress' THEN srcaddr ELSE dstaddr END) AS ips
-        FROM vpc_flow
-        WHERE start_time >= $since - to_minutes($window_minutes * $baseline_windows) AND start_time < $until
-          AND instance_id IS NOT NULL AND flow_direction IN ('egress', 'ingress')
-          AND coalesce(pkt_srcaddr = srcaddr AND pkt_dstaddr = dstaddr, true)
-        GROUP BY interface_id
-        HAVING count(DISTINCT CASE WHEN flow_direction = 'egress' THEN srcaddr ELSE dstaddr END) <= 64
-    ) AS x
-),
-rejected AS (
+WITH rejected AS (
     -- the place is the subnet (flow logs v3+, or the topology's subnet of the interface), else
     -- the servers' network (/24, /64) and port: one NACL, one finding, without subnet_id
     SELECT
-        coalesce(v.subnet_id, t.subnet_id, (CASE WHEN NOT contains(v.srcaddr, ':')
-             THEN regexp_extract(v.srcaddr, '^([0-9]+\.[0-9]+\.[0-9]+)\.', 1) || '.0/24'
-             ELSE regexp_replace(lower(array_to_string(list_slice(
-                      CASE WHEN contains(v.srcaddr, '::') THEN list_concat(
-                               CASE WHEN split_part(v.srcaddr, '::', 1) = '' THEN CAST([] AS VARCHAR[])
-                                    ELSE string_split(split_part(v.srcaddr, '::', 1), ':') END,
-                               list_slice(['0', '0', '0', '0', '0', '0', '0', '0'], 1,
-                                          8 - len(string_split(trim(replace(v.srcaddr, '::', ':'), ':'), ':'))),
-                               CASE WHEN split_part(v.srcaddr, '::', 2) = '' THEN CAST([] AS VARCHAR[])
-                                    ELSE string_split(split_part(v.srcaddr, '::', 2), ':') END)
-                           ELSE string_split(v.srcaddr, ':') END, 1, 4), ':')),
-                      '(^|:)0+([0-9a-f])', '\1\2', 'g') || '::/64'
-        END) || ' port ' || CAST(v.srcport AS VARCHAR)) AS place,
+        coalesce(v.subnet_id, t.subnet_id, usual_net(v.srcaddr) || ' port ' || CAST(v.srcport AS VARCHAR)) AS place,
         coalesce(v.subnet_id, t.subnet_id) AS subnet_id, coalesce(v.az_id, t.az_id) AS az_id,
-        CASE WHEN coalesce(v.subnet_id, t.subnet_id) IS NULL THEN CASE WHEN NOT contains(v.srcaddr, ':')
-             THEN regexp_extract(v.srcaddr, '^([0-9]+\.[0-9]+\.[0-9]+)\.', 1) || '.0/24'
-             ELSE regexp_replace(lower(array_to_string(list_slice(
-                      CASE WHEN contains(v.srcaddr, '::') THEN list_concat(
-                               CASE WHEN split_part(v.srcaddr, '::', 1) = '' THEN CAST([] AS VARCHAR[])
-                                    ELSE string_split(split_part(v.srcaddr, '::', 1), ':') END,
-                               list_slice(['0', '0', '0', '0', '0', '0', '0', '0'], 1,
-                                          8 - len(string_split(trim(replace(v.srcaddr, '::', ':'), ':'), ':'))),
-                               CASE WHEN split_part(v.srcaddr, '::', 2) = '' THEN CAST([] AS VARCHAR[])
-                                    ELSE string_split(split_part(v.srcaddr, '::', 2), ':') END)
-                           ELSE string_split(v.srcaddr, ':') END, 1, 4), ':')),
-                      '(^|:)0+([0-9a-f])', '\1\2', 'g') || '::/64'
-        END END AS src_net,
+        CASE WHEN coalesce(v.subnet_id, t.subnet_id) IS NULL THEN usual_net(v.srcaddr) END AS src_net,
         v.interface_id, v.srcaddr, v.srcport, v.dstaddr, v.dstport, v.protocol,
         v.start // ($window_minutes * 60) AS w,
         v.source_uri, v.source_line
@@ -114,8 +71,7 @@ rejected AS (
       AND v.start_time >= $since - to_minutes($window_minutes * $baseline_windows)
       AND v.start_time < $until
       AND v.dstport BETWEEN $ephemeral_min AND $ephemeral_max
-      AND (regexp_matches(v.srcaddr, $private_pattern) OR v.srcaddr IN (SELECT private_ip FROM topo_interfaces)
-           OR v.srcaddr IN (SELECT ip FROM own_addrs))
+      AND is_ours(v.srcaddr)
 ),
 high_ports AS (
     SELECT DISTINCT srcaddr AS addr, srcport AS port FROM rejected WHERE srcport > $well_known_max
@@ -144,39 +100,23 @@ conns AS (  -- one row per REJECTed reply connection per window
 per_window AS (
     SELECT place, w, count(*) AS rejects FROM conns GROUP BY place, w
 ),
-loud AS (  -- windows at or above min_rejects: a burst's windows, kept out of its own baseline
-    SELECT *,
-           CASE WHEN w - lag(w) OVER (PARTITION BY place ORDER BY w) <= 2 THEN 0 ELSE 1 END AS starts_island
+ep_windows AS (  -- windows at or above min_rejects are loud; the baseline counts REJECTs
+    SELECT place AS k, w, rejects >= $min_rejects AS loud, rejects AS base_a, 0 AS base_b
     FROM per_window
-    WHERE rejects >= $min_rejects
 ),
-loud_islands AS (  -- consecutive loud windows (one quiet window in between tolerated) are one episode
-    SELECT *, sum(starts_island) OVER (PARTITION BY place ORDER BY w ROWS UNBOUNDED PRECEDING) AS island
-    FROM loud
-),
-pre_island AS (  -- each episode's baseline: the baseline_windows before it started (missing windows count as zero)
-    SELECT b.place, b.island,
-           least($baseline_windows, b.island_first - f.first_start // ($window_minutes * 60)) AS history,
-           coalesce(sum(p.rejects), 0) AS baseline_total
-    FROM (SELECT place, island, min(w) AS island_first FROM loud_islands GROUP BY place, island) AS b
-    CROSS JOIN first_seen AS f
-    LEFT JOIN per_window AS p
-      ON p.place = b.place AND p.w >= b.island_first - $baseline_windows AND p.w < b.island_first
-    GROUP BY b.place, b.island, b.island_first, f.first_start
-),
+-- @block episodes
 scored AS (
-    SELECT l.*, p.history, p.baseline_total, p.baseline_total / greatest(p.history, 1) AS baseline_mean,
+    SELECT p.*, e.island, e.history, e.baseline_a / greatest(e.history, 1) AS baseline_mean,
            -- judged against the history before the episode, once there is some: with
            -- min_history_windows of data before this window, by the ratio; with less (a dataset
            -- that starts shortly before the incident), only a burst of twice min_rejects where
            -- the whole history held fewer than min_rejects
-           p.history >= 1
-           AND l.rejects >= $spike_ratio * p.baseline_total / p.history
-           AND (l.w - f.first_start // ($window_minutes * 60) >= $min_history_windows
-                OR (l.rejects >= 2 * $min_rejects AND p.baseline_total < $min_rejects)) AS fires
-    FROM loud_islands AS l
-    JOIN pre_island AS p ON p.place = l.place AND p.island = l.island
-    CROSS JOIN first_seen AS f
+           e.history >= 1
+           AND p.rejects >= $spike_ratio * e.baseline_a / e.history
+           AND (e.history_before >= $min_history_windows
+                OR (p.rejects >= 2 * $min_rejects AND e.baseline_a < $min_rejects)) AS fires
+    FROM episodes AS e
+    JOIN per_window AS p ON p.place = e.k AND p.w = e.w
 ),
 islands AS (  -- an episode with a firing window is reported whole, from its first loud window
     SELECT

@@ -4,6 +4,7 @@ title: Connections from our hosts go unanswered
 sources: [vpc_flow, topo_interfaces]
 severity: high
 requires: [action, srcaddr, dstaddr, srcport, dstport, start]
+lookback: [window_minutes, baseline_windows]
 params:
   window_minutes: {type: int, default: 5, doc: "Length of one counting window, in minutes (by the connection's first SYN)."}
   baseline_windows: {type: int, default: 24, doc: "Earlier windows of the same destination that form its baseline."}
@@ -15,7 +16,6 @@ params:
   header_bytes: {type: int, default: 60, doc: "Bytes per IPv4 packet treated as headers when estimating payload (IPv4 + TCP with options)."}
   header_bytes_ipv6: {type: int, default: 80, doc: "Bytes per IPv6 packet treated as headers when estimating payload (40-byte IPv6 header + TCP with timestamps)."}
   min_request_bytes: {type: int, default: 1, doc: "Estimated payload the client must send for a handshake-only connection to count as an unanswered request."}
-  private_pattern: {type: str, default: '^(10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|f[cd][0-9a-f]{2}:)', doc: "Regular expression for our own (private) client addresses; addresses of interfaces in the topology, and addresses the flow logs (v5: instance_id, flow-direction) show as an instance interface's own side (VPC IPv6), count as ours too."}
 entity: [dstaddr, dstport]
 summary: "{failed} of {attempts} TCP connections from {clients} of our hosts to {dstaddr}:{dstport} went unanswered ({kind}: {no_reverse} never got a reply, {no_answer_data} completed the handshake but the request got no data back)"
 hint: "{kind_hint}"
@@ -58,26 +58,7 @@ references:
   - https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html
   - https://docs.aws.amazon.com/vpc/latest/tgw/tgw-troubleshooting.html
 */
-WITH first_seen AS (
-    SELECT min(start) AS first_start
-    FROM vpc_flow
-    WHERE start_time >= $since - to_minutes($window_minutes * $baseline_windows) AND start_time < $until
-),
-own_addrs AS (  -- our addresses the private pattern misses (VPC IPv6, non-RFC 1918 VPC ranges): the
-                -- instance side of records at instance interfaces (egress srcaddr, ingress dstaddr), not
-                -- relayed, at interfaces with a handful of them (a forwarding appliance shows thousands)
-    SELECT unnest(ips) AS ip
-    FROM (
-        SELECT interface_id, list(DISTINCT CASE WHEN flow_direction = 'egress' THEN srcaddr ELSE dstaddr END) AS ips
-        FROM vpc_flow
-        WHERE start_time >= $since - to_minutes($window_minutes * $baseline_windows) AND start_time < $until
-          AND instance_id IS NOT NULL AND flow_direction IN ('egress', 'ingress')
-          AND coalesce(pkt_srcaddr = srcaddr AND pkt_dstaddr = dstaddr, true)
-        GROUP BY interface_id
-        HAVING count(DISTINCT CASE WHEN flow_direction = 'egress' THEN srcaddr ELSE dstaddr END) <= 64
-    ) AS x
-),
-oriented AS (  -- each TCP record keyed by its connection: a hash that is the same in both directions
+WITH oriented AS (  -- each TCP record keyed by its connection: a hash that is the same in both directions
     SELECT
         xor(hash(srcaddr, srcport), hash(dstaddr, dstport)) AS conn,
         hash(srcaddr, srcport) < hash(dstaddr, dstport) AS lo_is_src,
@@ -135,8 +116,7 @@ judged AS (
         rev_records > 0 AND (rev_flags & 18) = 18 AND (rev_flags & 4) = 0
             AND fwd_payload >= $min_request_bytes AND rev_payload <= 0 AS no_answer_data
     FROM conns
-    WHERE (regexp_matches(client, $private_pattern) OR client IN (SELECT private_ip FROM topo_interfaces)
-           OR client IN (SELECT ip FROM own_addrs))
+    WHERE is_ours(client)
 ),
 per_window AS (
     SELECT
@@ -150,42 +130,26 @@ per_window AS (
     FROM judged
     GROUP BY server, server_port, w
 ),
-loud AS (  -- windows where most attempts fail: an outage's windows, kept out of its own baseline
-    SELECT *,
-           CASE WHEN w - lag(w) OVER (PARTITION BY server, server_port ORDER BY w) <= 2 THEN 0 ELSE 1 END AS starts_island
+ep_windows AS (  -- windows where most attempts fail are loud; the baseline counts attempts and failures
+    SELECT server || ' ' || server_port AS k, w,
+           failed >= $min_failed AND clients >= $min_clients AND failed >= $min_failed_share * attempts AS loud,
+           attempts AS base_a, failed AS base_b
     FROM per_window
-    WHERE failed >= $min_failed AND clients >= $min_clients AND failed >= $min_failed_share * attempts
 ),
-loud_islands AS (  -- consecutive failing windows (one quiet window in between tolerated) are one episode
-    SELECT *, sum(starts_island) OVER (PARTITION BY server, server_port ORDER BY w ROWS UNBOUNDED PRECEDING) AS island
-    FROM loud
-),
-pre_island AS (  -- each episode's baseline: the baseline_windows before it started
-    SELECT b.server, b.server_port, b.island,
-           least($baseline_windows, b.island_first - f.first_start // ($window_minutes * 60)) AS history,
-           coalesce(sum(p.attempts), 0) AS base_attempts,
-           coalesce(sum(p.failed), 0) AS base_failed
-    FROM (SELECT server, server_port, island, min(w) AS island_first FROM loud_islands GROUP BY ALL) AS b
-    CROSS JOIN first_seen AS f
-    LEFT JOIN per_window AS p
-      ON p.server = b.server AND p.server_port = b.server_port
-     AND p.w >= b.island_first - $baseline_windows AND p.w < b.island_first
-    GROUP BY b.server, b.server_port, b.island, b.island_first, f.first_start
-),
+-- @block episodes
 scored AS (
-    SELECT l.*, p.history, p.base_attempts, p.base_failed,
+    SELECT p.*, e.island, e.history, e.baseline_a AS base_attempts, e.baseline_b AS base_failed,
            -- healthy before the episode (some history needed; without tcp_flags (v2) the
            -- destination must have answered most attempts), and either min_history_windows of
            -- data before this window or (a dataset that starts shortly before the outage)
            -- twice min_failed at a destination that demonstrably answered before
-           p.history >= 1
-           AND (p.base_failed < $max_baseline_failed_share * p.base_attempts
-                OR (p.base_attempts = 0 AND 2 * l.flagless_failed <= l.failed))
-           AND (l.w - f.first_start // ($window_minutes * 60) >= $min_history_windows
-                OR (l.failed >= 2 * $min_failed AND p.base_failed < $max_baseline_failed_share * p.base_attempts)) AS fires
-    FROM loud_islands AS l
-    JOIN pre_island AS p ON p.server = l.server AND p.server_port = l.server_port AND p.island = l.island
-    CROSS JOIN first_seen AS f
+           e.history >= 1
+           AND (e.baseline_b < $max_baseline_failed_share * e.baseline_a
+                OR (e.baseline_a = 0 AND 2 * p.flagless_failed <= p.failed))
+           AND (e.history_before >= $min_history_windows
+                OR (p.failed >= 2 * $min_failed AND e.baseline_b < $max_baseline_failed_share * e.baseline_a)) AS fires
+    FROM episodes AS e
+    JOIN per_window AS p ON p.server || ' ' || p.server_port = e.k AND p.w = e.w
 ),
 islands AS (  -- an episode with a firing window is reported whole
     SELECT

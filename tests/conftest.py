@@ -1,4 +1,4 @@
-"""Shared test paths. Area-specific fixtures live in their own test modules."""
+"""Shared test paths. Helpers that several test modules use live in tests/fixtures/."""
 
 from __future__ import annotations
 

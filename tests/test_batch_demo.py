@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_browser_report import visit
+from fixtures.browser import visit
 
 from pipeline.cli import main
 
@@ -25,6 +25,8 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
     assert expected & {f["detector"] for f in findings}  # the demo shows at least one labelled incident
     page = (base / "report.html").read_text()
     assert page.count('class="card" id="finding-') == len(findings)
+    incidents = json.loads((base / "findings.json").read_text())["incidents"]
+    assert page.count('<details class="incident" id="incident-') == len(incidents) <= len(findings)
     seen = visit(base / "report.html")  # the real report, in the browser
     assert seen.errors == [] and seen.requests == [] and seen.dialogs == []
     assert seen.figures == page.count('class="fig"') >= len(findings)

@@ -7,77 +7,17 @@ log fields and findings shown as text.
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lake_fixtures import make_lake
-from test_report import PAYLOADS, payload_findings, payload_rows, payload_topology
+from fixtures.browser import ARGS, CHROMIUM, visit
+from fixtures.lake import make_lake
+from fixtures.payloads import PAYLOADS, payload_findings, payload_rows, payload_topology
 
 from pipeline.db import open_lake
+from pipeline.incidents import correlate
 from pipeline.report import write_report
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
-
-@dataclass
-class PageVisit:
-    errors: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-    figures: int = 0
-    text: str = ""
-    svg_text: str = ""  # every text node plotly drew
-    live_markup: int = 0  # img / javascript: links / executable scripts inside the report body
-
-
-def visit(path: Path, *, screenshot: Path | None = None) -> PageVisit:
-    """Open ``path`` in chromium, wait for plotly to draw, and record what happened."""
-    from playwright.sync_api import sync_playwright
-
-    seen = PageVisit()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-
-            def abort(route: Any) -> None:
-                seen.requests.append(route.request.url)
-                route.abort()
-
-            page.route("http://**/*", abort)
-            page.route("https://**/*", abort)
-            page.on("request", lambda r: None if r.url.startswith(("file:", "data:", "blob:", "about:")) else seen.requests.append(r.url))
-            page.on("console", lambda m: seen.errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: seen.errors.append(str(e)))
-
-            def on_dialog(d: Any) -> None:
-                seen.dialogs.append(d.message)
-                d.dismiss()
-
-            page.on("dialog", on_dialog)
-            page.goto(path.resolve().as_uri(), wait_until="load")
-            page.wait_for_timeout(500)
-            seen.figures = page.locator(".js-plotly-plot").count()
-            seen.text = page.inner_text("body")
-            seen.svg_text = page.evaluate(
-                "Array.from(document.querySelectorAll('.js-plotly-plot text')).map(t => t.textContent).join('\\n')"
-            )
-            seen.live_markup = page.evaluate(
-                "document.querySelectorAll('main img, main a[href^=\"javascript\"], main script:not([type])').length"
-            )
-            if screenshot is not None:
-                page.screenshot(path=str(screenshot), full_page=False)
-        finally:
-            browser.close()
-    seen.requests = sorted(set(seen.requests))
-    return seen
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +45,7 @@ def test_report_draws_offline_without_errors(payload_report: tuple[Path, int]) -
     assert seen.errors == []
     assert seen.requests == []
     assert seen.dialogs == []
+    assert seen.figures_at_load == 0  # every chart sits in a closed section until it is opened
     assert n_figures >= 7  # 4 overview + one per finding
     assert seen.figures == n_figures
     assert seen.live_markup == 0
@@ -123,3 +64,48 @@ def test_a_report_with_a_live_payload_would_be_caught(tmp_path: Path) -> None:
     seen = visit(bad)
     assert seen.dialogs == ["1"] and seen.live_markup == 1
     assert seen.requests  # the fetch was seen and aborted
+
+
+def test_a_report_with_500_findings_stays_usable(tmp_path: Path, record_property: Any) -> None:
+    """Sections start closed and draw their chart when opened; time to interactive is reported, not asserted."""
+    from datetime import datetime, timedelta
+
+    from pipeline.findings import Finding, iso_utc
+
+    con = open_lake(make_lake(tmp_path / "lake", **payload_rows()))
+    base = payload_findings()
+    def shifted(ts: str, i: int) -> str:  # two hours apart: nothing merges, 500 incidents
+        return iso_utc(datetime.fromisoformat(ts.replace("Z", "+00:00")) + timedelta(hours=2 * i))
+
+    many = [
+        Finding(detector=f.detector, severity=f.severity, window_start=shifted(f.window_start, i),
+                window_end=shifted(f.window_end, i), entity=f.entity, title=f"{f.title} #{i}", summary=f.summary,
+                evidence=f.evidence, hint=f.hint)
+        for i in range(125) for f in base
+    ]  # fmt: skip
+    assert len(many) == 500
+    path = write_report(con, many, tmp_path / "out", topology=payload_topology())
+    seen = visit(path, open_all=False)
+    assert seen.errors == [] and seen.requests == [] and seen.dialogs == []
+    assert seen.figures_at_load == 0 and seen.ready_ms is not None
+    record_property("time_to_interactive_ms", round(seen.ready_ms))
+    print(f"500 findings: {path.stat().st_size} bytes, interactive after {seen.ready_ms:.0f} ms")
+    assert "#124" in seen.text  # every incident has its line at the top; its section starts collapsed
+    assert len(correlate(many)) == 500
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:  # opening one incident draws its charts, and only those
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.route("http://**/*", lambda r: r.abort())
+            page.route("https://**/*", lambda r: r.abort())
+            page.goto(path.resolve().as_uri(), wait_until="load")
+            page.locator("details.incident > summary").first.click()
+            page.wait_for_timeout(500)
+            drawn = page.locator(".js-plotly-plot").count()
+            inside = page.locator("details.incident").first.locator(".fig").count()
+            assert drawn == inside >= 1
+        finally:
+            browser.close()

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_det_az_5xx_spike import T0, Env, Traffic, background, flow, make_env, nat_flow, public_ip, run_detector
+from fixtures.alb_world import T0, Env, Traffic, background, flow, make_env, nat_flow, public_ip, run_detector
 
 DET = "asymmetric_flow"
 INCIDENT = (T0 + timedelta(minutes=60), T0 + timedelta(minutes=85))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from background import Recorder, background, detect_on, iso_minute, make_env, minute
+from fixtures.flow_world import Recorder, background, detect_on, iso_minute, make_env, minute
 
 DET = "capture_gap"
 
@@ -37,7 +37,7 @@ def test_fires_on_skipdata_run(tmp_path: Path) -> None:
 
 def test_gap_overlap_is_attached_to_other_findings(tmp_path: Path) -> None:
     """The runner marks a finding on the same interface during a gap as possibly an artefact."""
-    from test_det_reject_burst import deny_rows
+    from fixtures.flow_world import deny_rows
 
     env = make_env(63)
     flows, alb = background(env, hours=2.5)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_det_az_5xx_spike import T0, Env, Traffic, background, endpoint_flow, make_env, run_detector
+from fixtures.alb_world import T0, Env, Traffic, background, endpoint_flow, make_env, run_detector
 
 DET = "endpoint_bypass"
 INCIDENT = (60, 90)  # minutes after T0
@@ -84,6 +84,6 @@ def test_v2_flow_logs_are_reported_as_cannot_run(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_scenario_endpoint_route_missing(tmp_path_factory: pytest.TempPathFactory) -> None:
     """The simulator's labelled incident, ingested, is found with the labelled entity."""
-    from test_det_az_5xx_spike import check_scenario
+    from fixtures.alb_world import check_scenario
 
     check_scenario("endpoint_route_missing", DET, tmp_path_factory)

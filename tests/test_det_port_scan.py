@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from background import Recorder, background, detect_on, eph, iso_minute, make_env, minute
+from fixtures.flow_world import Recorder, background, detect_on, eph, iso_minute, make_env, minute
 
 DET = "port_scan"
 

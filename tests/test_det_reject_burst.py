@@ -5,20 +5,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from background import Recorder, background, detect_on, eph, iso_minute, make_env, minute, public_ip
+from fixtures.flow_world import Recorder, background, deny_rows, detect_on, eph, iso_minute, make_env, minute, public_ip
 
 DET = "reject_burst"
-
-
-def deny_rows(env, dst: str, m0: int, m1: int, *, port: int = 443, hosts=None, per_min: int = 2, seed: int = 1):  # type: ignore[no-untyped-def]
-    """Instances' connections to ``dst`` REJECTed at their own interfaces (an outbound NACL deny)."""
-    rng = random.Random(seed)
-    rec = Recorder(env, rng, False)
-    for m in range(m0, m1):
-        for inst in hosts or env.targets:
-            for _ in range(per_min):
-                rec.record(inst, inst.ip, dst, eph(rng), port, t=minute(m), packets=3, nbytes=180, flags=2, action="REJECT")
-    return rec.rows
 
 
 def test_fires_on_outbound_deny_to_one_destination(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from background import Env, Recorder, background, detect_on, eph, iso_minute, make_env, minute, public_ip
+from fixtures.flow_world import Env, Recorder, background, detect_on, eph, iso_minute, make_env, minute, public_ip
 
 DET = "return_traffic_reject"
 

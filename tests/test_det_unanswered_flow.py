@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from background import (
+from fixtures.flow_world import (
     FIN,
     RST,
     SYN,

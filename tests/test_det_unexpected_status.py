@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_det_az_5xx_spike import T0, Env, background, make_env, run_detector
+from fixtures.alb_world import T0, Env, background, make_env, run_detector
 
 DET = "unexpected_status"
 INCIDENT = (T0 + timedelta(minutes=60), T0 + timedelta(minutes=85))
@@ -95,6 +95,6 @@ def test_param_standard_codes_accepts_a_private_code(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_scenario_health_check_299(tmp_path_factory: pytest.TempPathFactory) -> None:
     """The simulator's labelled incident, ingested, is found with the labelled entity."""
-    from test_det_az_5xx_spike import check_scenario
+    from fixtures.alb_world import check_scenario
 
     check_scenario("health_check_299", DET, tmp_path_factory)

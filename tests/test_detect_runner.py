@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from lake_fixtures import make_lake
+from fixtures.lake import make_lake
 
 from pipeline.cli import main
 from pipeline.db import open_lake

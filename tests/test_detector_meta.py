@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlglot
 import yaml
-from background import background, make_env, write_lake
-from lake_fixtures import make_lake
+from fixtures.flow_world import background, make_env, write_lake
+from fixtures.lake import make_lake
 
 from pipeline.db import open_lake
-from pipeline.detect import load_detectors, run_detectors, run_one
+from pipeline.detect import load_detectors, load_prep, prepare_run, run_detectors, run_one
 from pipeline.detect.catalog import (
     KNOWN_SOURCES,
     RUNNER_PARAMS,
@@ -28,7 +27,8 @@ from pipeline.detect.catalog import (
     sql_parameters,
 )
 from pipeline.detect.topology_views import register_views
-from pipeline.findings import SEVERITIES, Finding
+from pipeline.findings import SEVERITIES
+from pipeline.simulate.label_match import matches
 from pipeline.topology.model import Topology
 
 QUERIES = default_queries_dir()
@@ -113,7 +113,9 @@ def test_entity_and_window_columns_in_output_on_empty_lake(tmp_path: Path) -> No
     register_views(con, None)
     window = {"since": datetime(2026, 1, 1, tzinfo=UTC), "until": datetime(2026, 1, 2, tzinfo=UTC)}
     offenders: list[str] = []
-    for det in load_detectors():
+    dets = load_detectors()
+    prepare_run(con, load_prep(default_queries_dir()), dets, {d.id: d.defaults() for d in dets}, **window)
+    for det in dets:
         try:
             cols = con.sql(det.sql, params={**det.defaults(), **window}).columns
             run_one(con, det, {**det.defaults(), **window})
@@ -166,15 +168,6 @@ def _dataset(name: str, tmp: Path) -> Path:
     return generate(name, tmp / "src", seed=7, duration=duration, scale=0.5)
 
 
-def _matches(f: Finding, incident: dict[str, Any]) -> bool:
-    if f.detector != incident.get("detector"):
-        return False
-    if not (f.window_start < incident["window_end"] and incident["window_start"] < f.window_end):
-        return False
-    shared = set(f.entity) & set(incident.get("entity", {}))
-    return bool(shared) and all(f.entity[k] == str(incident["entity"][k]) for k in shared)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_scenario_labels_found_and_nothing_else(tmp_path: Path, scenario: str) -> None:
@@ -187,8 +180,8 @@ def test_scenario_labels_found_and_nothing_else(tmp_path: Path, scenario: str) -
     result = run_detectors(open_lake(tmp_path / "lake"), topology=topology)
     assert result.errors == []
     visible = [i for i in labels["incidents"] if i.get("visible_in_logs", True) and i.get("detector")]
-    missed = [i for i in visible if not any(_matches(f, i) for f in result.findings)]
-    unexplained = [f for f in result.findings if not any(_matches(f, i) for i in visible)]
+    missed = [i for i in visible if not any(matches(f, i) for f in result.findings)]
+    unexplained = [f for f in result.findings if not any(matches(f, i) for i in visible)]
     assert not missed, f"labelled incidents not found: {missed}"
     assert not unexplained, "findings no label explains:\n" + "\n".join(
         f"{f.detector} {f.window_start} {f.entity} {f.summary}" for f in unexplained

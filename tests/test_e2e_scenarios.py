@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,40 +27,13 @@ from pipeline.db import open_lake
 from pipeline.detect import run_detectors
 from pipeline.findings import Finding, severity_rank
 from pipeline.ingest import ingest
+from pipeline.simulate.label_match import entity_conflicts, matches, overlaps, shared_keys
 from pipeline.topology.model import Topology
 
 DATA = Path(__file__).resolve().parents[1] / "data-samples"
 SCENARIOS = sorted(p.parent.relative_to(DATA).as_posix() for p in (DATA / "scenarios").glob("*/labels.json"))
 DATASETS = [*SCENARIOS, "demo"]
 TOPOLOGY_MODES = ("with-topology", "no-topology")
-
-
-def _ts(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def overlaps(finding: Finding, incident: dict[str, Any]) -> bool:
-    """Half-open windows [start, end) overlap."""
-    return _ts(finding.window_start) < _ts(incident["window_end"]) and _ts(incident["window_start"]) < _ts(finding.window_end)
-
-
-def entity_conflicts(finding: Finding, incident: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    """Keys present in both entities whose values differ: {key: (label value, finding value)}."""
-    label = {str(k): str(v) for k, v in incident.get("entity", {}).items()}
-    return {k: (v, finding.entity[k]) for k, v in label.items() if k in finding.entity and finding.entity[k] != v}
-
-
-def shared_keys(finding: Finding, incident: dict[str, Any]) -> set[str]:
-    return set(incident.get("entity", {})) & set(finding.entity)
-
-
-def matches(finding: Finding, incident: dict[str, Any]) -> bool:
-    return (
-        finding.detector == incident["detector"]
-        and overlaps(finding, incident)
-        and bool(shared_keys(finding, incident))
-        and not entity_conflicts(finding, incident)
-    )
 
 
 def describe(f: Finding) -> str:

@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from s3server import FLOW_HEADER, T0, alb_key, alb_log_bytes, flow_key, flow_lines, flow_log_bytes, put_local
+from fixtures.s3server import FLOW_HEADER, T0, alb_key, alb_log_bytes, flow_key, flow_lines, flow_log_bytes, put_local
 
 from pipeline.db import open_lake
 from pipeline.errors import LakeLockedError
@@ -84,10 +84,14 @@ def test_small_objects_are_batched_into_few_files(tmp_path: Path) -> None:
     for i in range(60):
         t = T0 + timedelta(seconds=30 * i)
         put_local(src, flow_key(t, i=i), flow_log_bytes(5, t, seed=i))
-    summary = ingest([str(src)], lake, workers=2, batch_objects=25)
+    summary = ingest([str(src)], lake, workers=2, batch_objects=25, compact=False)
     files = list((lake / "vpc_flow").rglob("*.parquet"))
     assert summary.objects_done == 60 and len(files) == summary.files_written
     assert len(files) <= 3 * 2  # 3 batches x at most 2 hour partitions, not 60 files
+    # the hour is long closed (2024): the next run compacts it into one file
+    again = ingest([str(src)], lake, workers=2)
+    assert again.partitions_compacted == 1 and again.files_compacted == len(files)
+    assert len(list((lake / "vpc_flow").rglob("*.parquet"))) == 1
 
 
 def test_late_object_lands_in_its_event_time_partition(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from s3server import (
+from fixtures.s3server import (
     ADMIN_KEY,
     ADMIN_SECRET,
     READER_KEY,

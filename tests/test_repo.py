@@ -46,7 +46,7 @@ def test_public_api_is_exported() -> None:
 
 
 def test_analysis_lake_uses_the_environment(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from lake_fixtures import make_lake
+    from fixtures.lake import make_lake
 
     from pipeline.samples import analysis_lake, find_demo_data
 
@@ -57,3 +57,13 @@ def test_analysis_lake_uses_the_environment(tmp_path, monkeypatch) -> None:  # t
     assert got.lake == lake and got.topology is None
     assert got.con.sql("SELECT srcaddr FROM vpc_flow").fetchall() == [("10.0.0.1",)]
     assert (find_demo_data() / "AWSLogs").is_dir()
+
+
+def test_test_modules_do_not_import_each_other() -> None:
+    """Shared test helpers live in tests/fixtures/; a test module importing another one couples their fates."""
+    offenders = []
+    for path in sorted((REPO / "tests").glob("**/*.py")):
+        for no, line in enumerate(path.read_text().splitlines(), start=1):
+            if re.match(r"\s*(from|import)\s+(tests\.)?test_\w+", line):
+                offenders.append(f"{path.relative_to(REPO)}:{no}: {line.strip()}")
+    assert not offenders, "import from tests/fixtures instead:\n" + "\n".join(offenders)

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from lake_fixtures import make_lake
-from test_report import PAYLOADS, payload_findings, payload_rows
+from fixtures.lake import make_lake
+from fixtures.payloads import PAYLOADS, payload_findings, payload_rows
 
 from pipeline.cli import main
 

@@ -7,7 +7,6 @@ text), not with flowsleuth's parsers, so these tests check the simulator alone.
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from fixtures.simulated import ALB_KEY, ALB_LINE, FLOW_KEY, keys, read_alb, read_flows, window
 
 from pipeline.cli import main
 from pipeline.schema import ALB_LOG_ORDER, FLOW_BY_AWS, FLOW_DEFAULT_HEADER
@@ -22,57 +22,6 @@ from pipeline.simulate import INCIDENTS, SCENARIOS, build_env, generate
 from pipeline.topology import Topology
 
 SMALL = {"duration": timedelta(hours=1), "scale": 0.3}
-
-FLOW_KEY = re.compile(
-    r"^AWSLogs/(?P<acct>\d{12})/vpcflowlogs/(?P<region>[a-z]{2}-[a-z]+-\d)/(?P<y>\d{4})/(?P<m>\d\d)/(?P<d>\d\d)/"
-    r"(?P=acct)_vpcflowlogs_(?P=region)_fl-[0-9a-f]{17}_(?P=y)(?P=m)(?P=d)T\d{4}Z_[0-9a-f]{8}\.log\.gz$"
-)
-ALB_KEY = re.compile(
-    r"^AWSLogs/(?P<acct>\d{12})/elasticloadbalancing/(?P<region>[a-z]{2}-[a-z]+-\d)/(?P<y>\d{4})/(?P<m>\d\d)/(?P<d>\d\d)/"
-    r"(?P=acct)_elasticloadbalancing_(?P=region)_app\.[a-z0-9-]+\.[0-9a-f]{16}_(?P=y)(?P=m)(?P=d)T\d{4}Z_"
-    r"(?P<ip>\d+\.\d+\.\d+\.\d+)_[0-9a-z]{8}\.log\.gz$"
-)
-# type time elb client:port target:port rpt tpt rsp elb_status target_status received sent "request" ...
-ALB_LINE = re.compile(
-    r'^(?P<type>\S+) (?P<time>\S+) (?P<elb>\S+) (?P<client>\S+) (?P<target>\S+) (?P<rpt>\S+) (?P<tpt>\S+) (?P<rsp>\S+) '
-    r'(?P<elb_status>\d{3}) (?P<target_status>\S+) (?P<received>\d+) (?P<sent>\d+) "'
-)
-
-
-def keys(root: Path, kind: str) -> list[Path]:
-    return sorted(p for p in (root / "AWSLogs").rglob("*.log.gz") if f"/{kind}/" in p.as_posix())
-
-
-def read_flows(root: Path) -> pl.DataFrame:
-    """Every flow record under ``root`` as strings, named by lake column, plus ``object``."""
-    frames = []
-    for p in keys(root, "vpcflowlogs"):
-        text = gzip.decompress(p.read_bytes())
-        df = pl.read_csv(io.BytesIO(text), separator=" ", infer_schema=False, null_values=["-"])
-        frames.append(df.rename({c: FLOW_BY_AWS[c].column for c in df.columns}).with_columns(pl.lit(p.name).alias("object")))
-    df = pl.concat(frames, how="diagonal")
-    ints = [c for c in ("srcport", "dstport", "protocol", "packets", "bytes", "start", "end", "tcp_flags", "traffic_path") if c in df.columns]
-    return df.with_columns(pl.col(c).cast(pl.Int64) for c in ints)
-
-
-def read_alb(root: Path) -> pl.DataFrame:
-    """The leading fields of every ALB access-log line, plus the node IP from the object name."""
-    frames = []
-    for p in keys(root, "elasticloadbalancing"):
-        lines = gzip.decompress(p.read_bytes()).decode().splitlines()
-        node = ALB_KEY.match(p.relative_to(root).as_posix())
-        assert node, p
-        frames.append(pl.DataFrame({"line": lines}).with_columns(pl.lit(node["ip"]).alias("node_ip")))
-    df = pl.concat(frames)
-    names = list(ALB_LINE.groupindex)
-    return df.with_columns(pl.col("line").str.extract_groups(ALB_LINE.pattern)).unnest("line").select(names + ["node_ip"])
-
-
-def window(label: dict) -> tuple[int, int]:
-    def ts(s: str) -> int:
-        return int(datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp())
-
-    return ts(label["window_start"]), ts(label["window_end"])
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from test_simulate import read_alb, read_flows, window
+from fixtures.simulated import read_alb, read_flows, window
 
 from pipeline.simulate import INCIDENTS, generate
 from pipeline.topology import Topology

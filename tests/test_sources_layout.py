@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from s3server import T0, alb_key, flow_key, put_local
+from fixtures.s3server import T0, alb_key, flow_key, put_local
 
 from pipeline.errors import UsageError
 from pipeline.sources import KeyInfo, LocalSource, Skip, TimeWindow, classify_key, discover, parse_time

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_topology_model import LB, example_topology
+from fixtures.topology import LB, example_topology
 
 from pipeline.findings import Finding
 from pipeline.topology.hints import config_hints

@@ -7,58 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lake_fixtures import make_lake
+from fixtures.lake import make_lake
+from fixtures.topology_rows import ALB_A, NAT, T0, alb, flow, network_rows
 
 from pipeline.db import open_lake
 from pipeline.topology.infer import infer_from_lake
 from pipeline.topology.model import Topology
-
-T0 = 1_764_115_200  # 2025-11-26T00:00:00Z
-
-
-def flow(eni: str, src: str, dst: str, *, sport: int = 40000, dport: int = 443, **kw: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "version": 5, "account_id": "123456789012", "interface_id": eni, "srcaddr": src, "dstaddr": dst,
-        "srcport": sport, "dstport": dport, "protocol": 6, "packets": 3, "bytes": 300, "start": T0, "end": T0 + 60,
-        "action": "ACCEPT", "log_status": "OK", "pkt_srcaddr": src, "pkt_dstaddr": dst,
-    }  # fmt: skip
-    row.update(kw)
-    return row
-
-
-def alb(node_ip: str, target: str, port: int = 80) -> dict[str, Any]:
-    return {
-        "type": "https", "time": "2025-11-26T00:00:30.000000Z", "elb": "app/web/50dc6c495c0c9188",
-        "client_ip": "198.51.100.7", "client_port": 50000, "target_ip": target, "target_port": port,
-        "elb_status_code": 200, "target_status_code": 200, "node_ip": node_ip, "load_balancer": "app.web.50dc6c495c0c9188",
-    }  # fmt: skip
-
-
-NAT = dict(vpc_id="vpc-1", subnet_id="subnet-pubA", az_id="use1-az1")
-PRIV = dict(vpc_id="vpc-1", subnet_id="subnet-privA", az_id="use1-az1", instance_id="i-0123")
-ALB_A = dict(vpc_id="vpc-1", subnet_id="subnet-pubA", az_id="use1-az1")
-ALB_B = dict(vpc_id="vpc-1", subnet_id="subnet-pubB", az_id="use1-az2")
-
-
-def network_rows() -> list[dict[str, Any]]:
-    rows = [
-        # AWS's documented NAT gateway records (flow-logs-records-examples): NAT 10.0.0.220, instance 10.0.1.5.
-        flow("eni-nat", "10.0.1.5", "10.0.0.220", pkt_dstaddr="203.0.113.5", flow_direction="ingress", **NAT),
-        flow("eni-nat", "10.0.0.220", "203.0.113.5", flow_direction="egress", **NAT),
-        flow("eni-nat", "203.0.113.5", "10.0.0.220", sport=443, dport=40000, flow_direction="ingress", **NAT),
-        flow("eni-nat", "10.0.0.220", "10.0.1.5", sport=443, dport=40000, pkt_srcaddr="203.0.113.5", flow_direction="egress", **NAT),
-        flow("eni-inst", "10.0.1.5", "203.0.113.5", flow_direction="egress", **PRIV),
-        flow("eni-inst", "203.0.113.5", "10.0.1.5", sport=443, dport=40000, flow_direction="ingress", **PRIV),
-        flow("eni-inst", "10.0.0.10", "10.0.1.5", dport=80, flow_direction="ingress", **PRIV),
-        flow("eni-inst", "10.0.2.20", "10.0.1.5", dport=80, flow_direction="ingress", **PRIV),
-        flow("eni-inst", "10.0.1.5", "52.216.1.1", flow_direction="egress", traffic_path=7, pkt_dst_aws_service="S3", **PRIV),
-    ]
-    for i in range(3):  # ALB node A: clients in, targets out
-        rows.append(flow("eni-albA", f"198.51.100.{i + 1}", "10.0.0.10", sport=50000 + i, dport=443, flow_direction="ingress", **ALB_A))
-        rows.append(flow("eni-albA", "10.0.0.10", "10.0.1.5", dport=80, flow_direction="egress", **ALB_A))
-        rows.append(flow("eni-albB", f"198.51.100.{i + 1}", "10.0.2.20", sport=50000 + i, dport=443, flow_direction="ingress", **ALB_B))
-        rows.append(flow("eni-albB", "10.0.2.20", "10.0.1.5", dport=80, flow_direction="egress", **ALB_B))
-    return rows
 
 
 def infer(tmp_path: Path, **tables: Any) -> Topology:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_topology_model import LB, example_topology
+from fixtures.topology import LB, example_topology
 
 from pipeline.findings import Finding
 from pipeline.topology.lookup import Resolver, enrich_finding, parse_ip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_topology_model import LB, example_topology
+from fixtures.topology import LB, example_topology
 
 from pipeline.errors import UsageError
 from pipeline.topology.lookup import Resolver

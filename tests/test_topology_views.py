@@ -7,9 +7,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from lake_fixtures import make_lake
-from test_topology_infer import alb, network_rows
-from test_topology_model import example_topology
+from fixtures.lake import make_lake
+from fixtures.topology import example_topology
+from fixtures.topology_rows import alb, network_rows
 
 from pipeline.cli import main
 from pipeline.db import connect, open_lake

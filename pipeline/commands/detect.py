@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import UsageError
 from ..findings import SEVERITIES, Finding, severity_rank
 from ..spark import add_engine_arguments, open_spark_lake
+from ..timeparse import parse_time
 
 HELP = "run the detectors over a lake and write findings.json"
 EXAMPLE = "flowsleuth detect --lake lake/ --out out/ --since 2026-01-05T00:00Z --fail-on high"
@@ -27,15 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-infer-topology", action="store_true", help="do not infer subnets/interfaces from the logs")
     add_engine_arguments(parser)
     parser.add_argument("--list", action="store_true", help="list the detectors and their parameters, then exit")
-
-
-def parse_time(text: str, flag: str) -> datetime:
-    """ISO 8601 (``2026-01-05T10:00Z``, ``2026-01-05``); naive times are UTC."""
-    try:
-        ts = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"{flag} {text!r} is not an ISO 8601 time like 2026-01-05T10:00:00Z") from None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def _list_detectors() -> int:
@@ -81,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from ..detect import parse_param_args, run_detectors, write_findings, write_lake_findings
     from ..topology.model import Topology
 
-    since = parse_time(args.since, "--since") if args.since else None
-    until = parse_time(args.until, "--until") if args.until else None
+    since = parse_time(args.since, name="--since") if args.since else None
+    until = parse_time(args.until, name="--until") if args.until else None
     topology = Topology.load(args.topology) if args.topology else None
     params = parse_param_args(args.param)
     con = open_spark_lake(args.lake, args.spark_master) if args.engine == "spark" else open_lake(args.lake)

@@ -46,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"objects per committed batch/file (default {DEFAULT_BATCH_OBJECTS})")
     parser.add_argument("--retry-failed", action="store_true",
                         help="fetch objects that failed permanently (corrupt, access denied) again, as well as deferred transient ones")
+    parser.add_argument("--no-compact", action="store_true",
+                        help="do not compact closed partitions at the end of the run (see flowsleuth lake compact)")
+    parser.add_argument("--retention-days", type=float, metavar="N",
+                        help="drop partitions (and their ledger rows) older than N days; objects stamped before are not fetched")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_engine_arguments(parser)
 
@@ -66,6 +70,8 @@ def format_summary(s: object) -> str:
         f"lines: {s.lines_read} read, {s.rows} rows, {s.rejects} rejects; event time {span}",
         f"bytes: {s.bytes_downloaded / 1e6:.1f} MB read, {s.bytes_decompressed / 1e6:.1f} MB decompressed, "
         f"{s.files_written} files written ({s.bytes_written / 1e6:.1f} MB), {s.retries} retries",
+        f"lake: {s.partitions_compacted} partitions compacted ({s.files_compacted} files), "
+        f"{s.partitions_expired} expired, {s.objects_expired} objects before the retention cutoff",
         f"time: {s.elapsed_s:.1f}s, {s.mb_per_s:.1f} MB/s, {s.rows_per_s:,.0f} rows/s",
     ]
     lines += s.failure_lines()
@@ -87,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         args.source, args.lake, since=args.since, until=args.until, profile=args.profile, region=args.region,
         endpoint_url=args.endpoint_url, workers=args.workers, progress=args.verbose, retry_mode=args.retry_mode,
         max_attempts=args.max_attempts, max_object_size=args.max_object_size, batch_rows=args.batch_rows,
-        batch_objects=args.batch_objects, retry_failed=args.retry_failed,
+        batch_objects=args.batch_objects, retry_failed=args.retry_failed, compact=not args.no_compact,
+        retention_days=args.retention_days,
     )  # fmt: skip
     if args.json:
         print(json.dumps(summary.as_dict(), default=str))

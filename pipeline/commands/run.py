@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="AWS region for S3 sources")
     parser.add_argument("--endpoint-url", help="S3-compatible endpoint URL")
     parser.add_argument("--workers", type=int, help="ingest download/parse workers")
+    parser.add_argument("--retention-days", type=float, metavar="N", help="drop lake partitions older than N days")
     add_engine_arguments(parser, defaults=False)
 
 
@@ -45,7 +46,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "since": args.since, "until": args.until, "detectors": args.detector,
         "params": parse_param_args(args.param), "topology": args.topology, "fail_on": args.fail_on,
         "title": args.title, "profile": args.profile, "region": args.region,
-        "endpoint_url": args.endpoint_url, "workers": args.workers,
+        "endpoint_url": args.endpoint_url, "workers": args.workers, "retention_days": args.retention_days,
         "engine": args.engine, "spark_master": args.spark_master,
     }  # fmt: skip
 

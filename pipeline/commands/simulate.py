@@ -4,37 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from ..timeparse import duration_arg, time_arg
 
 HELP = "write simulated VPC flow logs and ALB access logs (AWS's S3 layout) with ground-truth labels"
 EXAMPLE = "flowsleuth simulate --scenario nacl_ephemeral --out /tmp/sim --seed 3 --duration 2h"
-
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def parse_duration(text: str) -> timedelta:
-    """``90m``, ``2h``, ``1h30m`` or plain minutes (``45``)."""
-    t = text.strip().lower()
-    if t.isdigit():
-        return timedelta(minutes=int(t))
-    m = _DURATION.match(t)
-    if not t or not m or not any(m.groups()):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; use e.g. 90m, 2h or 1h30m")
-    h, mi, s = (int(x or 0) for x in m.groups())
-    return timedelta(hours=h, minutes=mi, seconds=s)
-
-
-def parse_start(text: str) -> datetime:
-    """ISO 8601; a time without zone is taken as UTC."""
-    try:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time; use e.g. 2025-06-10T06:00:00Z") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..simulate import ALL, SCENARIOS
@@ -43,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"one of: {', '.join((*SCENARIOS, ALL))}")  # fmt: skip
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (empty, or an earlier simulator output)")
     parser.add_argument("--seed", type=int, default=0, help="varies region, account, CIDRs, ports, AZs and traffic (default 0)")
-    parser.add_argument("--start", type=parse_start, default=None, metavar="T", help="ISO 8601 start (default 2025-06-10T06:00:00Z)")
-    parser.add_argument("--duration", type=parse_duration, default=None, metavar="D",
+    parser.add_argument("--start", type=time_arg, default=None, metavar="T", help="ISO 8601 start (default 2025-06-10T06:00:00Z)")
+    parser.add_argument("--duration", type=duration_arg, default=None, metavar="D",
                         help="e.g. 2h, 90m (default: clean 6h, mixed 8h, incidents 3h)")  # fmt: skip
     parser.add_argument("--scale", type=float, default=1.0, metavar="X", help="traffic volume multiplier (default 1.0)")
     parser.add_argument("--targets-per-az", type=int, choices=(1, 2, 3), default=None, metavar="N",

@@ -20,6 +20,7 @@ from ..findings import SEVERITIES
 from ..schema import TABLES
 from ..topology.model import InterfaceKind
 from .params import PARAM_TYPES, Param, ParamType, coerce_default
+from .prep import expand_blocks
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,9 @@ RUNNER_PARAMS: tuple[str, ...] = ("since", "until")
 REQUIRED_KEYS: tuple[str, ...] = (
     "id", "title", "sources", "severity", "entity", "summary", "hint", "description", "runbook",
 )  # fmt: skip
-OPTIONAL_KEYS: tuple[str, ...] = ("requires", "requires_any", "params", "false_positives", "references", "sample_columns")
+OPTIONAL_KEYS: tuple[str, ...] = (
+    "requires", "requires_any", "params", "false_positives", "references", "sample_columns", "lookback",
+)  # fmt: skip
 #: ``requires``/``requires_any`` entries of the form ``topology:<kind>``: the topology views
 #: (file merged over what the logs let us infer) name at least one interface of that kind.
 TOPOLOGY_PREFIX = "topology:"
@@ -63,11 +66,20 @@ class Detector:
     references: list[str] = field(default_factory=list)
     #: the sample-record columns the report shows, in order (default: all the SQL returns)
     sample_columns: list[str] = field(default_factory=list)
+    #: int params whose product is how many minutes before ``since`` the detector reads
+    lookback: list[str] = field(default_factory=list)
     path: Path | None = None
 
     def defaults(self) -> dict[str, Any]:
         """Declared parameter defaults, by name."""
         return {name: p.default for name, p in self.params.items()}
+
+    def lookback_minutes(self, values: dict[str, Any]) -> int:
+        """Minutes before ``since`` this detector reads with these parameter values."""
+        minutes = 1 if self.lookback else 0
+        for name in self.lookback:
+            minutes *= int(values[name])
+        return minutes
 
 
 def default_queries_dir() -> Path:
@@ -101,6 +113,7 @@ def check_detector_file(path: Path) -> tuple[Detector | None, list[str]]:
     try:
         header_text, sql = split_header(path.read_text(encoding="utf-8"))
         header = yaml.safe_load(header_text)
+        sql = expand_blocks(sql, path.parent)
     except (ValueError, yaml.YAMLError, OSError) as e:
         return None, [f"header: {e}"]
     if not isinstance(header, dict):
@@ -151,11 +164,16 @@ def check_detector_file(path: Path) -> tuple[Detector | None, list[str]]:
         problems.append("params: must be a mapping of name -> {type, default, doc}")
         raw_params = {}
     for name, spec in raw_params.items():
-        param, why = _param(str(name), spec)
+        param, why = param_from_spec(str(name), spec)
         if why:
             problems.append(f"params.{name}: {why}")
         elif param:
             params[param.name] = param
+
+    lookback = _str_list(header, "lookback", problems)
+    for name in lookback:
+        if name not in params or params[name].type != "int":
+            problems.append(f"lookback: {name!r} must name a declared int param (the look-back is their product, in minutes)")
 
     used = sql_parameters(sql)
     for name in sorted(used - set(params) - set(RUNNER_PARAMS)):
@@ -187,6 +205,7 @@ def check_detector_file(path: Path) -> tuple[Detector | None, list[str]]:
         false_positives=false_positives,
         references=references,
         sample_columns=sample_columns,
+        lookback=lookback,
         path=path,
     )
     return det, []
@@ -238,7 +257,7 @@ def _alternatives(header: dict[str, Any], sources: list[str], problems: list[str
     return [list(alt) for alt in value]
 
 
-def _param(name: str, spec: Any) -> tuple[Param | None, str]:
+def param_from_spec(name: str, spec: Any) -> tuple[Param | None, str]:
     if not _IDENT.match(name) or name in RUNNER_PARAMS:
         return None, "name must be lower_snake_case and not since/until"
     if not isinstance(spec, dict):

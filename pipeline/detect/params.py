@@ -9,17 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from ..errors import UsageError
-
-if TYPE_CHECKING:
-    from .catalog import Detector
 
 ParamType = Literal["int", "float", "str", "bool", "list[str]", "list[int]"]
 PARAM_TYPES: tuple[ParamType, ...] = ("int", "float", "str", "bool", "list[str]", "list[int]")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
+
+
+class HasParams(Protocol):
+    """A detector, or the run's preparation (its settings): an id and declared params."""
+
+    id: str
+    params: dict[str, Param]
+
+    def defaults(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,7 @@ def parse_value(text: str, ptype: str) -> Any:
 
 
 def parse_param_args(items: Sequence[str]) -> dict[str, dict[str, str]]:
-    """``["reject_burst.min_rejects=20", ...]`` -> ``{"reject_burst": {"min_rejects": "20"}}``."""
+    """``["some_detector.min_rejects=20", ...]`` -> ``{"some_detector": {"min_rejects": "20"}}``."""
     out: dict[str, dict[str, str]] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -93,7 +99,7 @@ def parse_param_args(items: Sequence[str]) -> dict[str, dict[str, str]]:
     return out
 
 
-def resolve_params(detectors: Sequence[Detector], overrides: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+def resolve_params(detectors: Sequence[HasParams], overrides: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
     """Per detector id, the values to bind: defaults updated with checked overrides.
 
     String overrides are parsed with the declared type; typed values are checked. Unknown

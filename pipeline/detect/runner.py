@@ -7,7 +7,8 @@ error is recorded in the result and the run goes on.
 Detectors run one after another on the run's connection, each with all of DuckDB's
 threads. (Running two at once on cursors was tried: no gain measurable on a shared
 2-core machine, and it changes which of two tied values ``mode()`` picks in evidence.)
-``DetectResult.stages`` says where the wall time went: topology inference, the
+``DetectResult.stages`` says where the wall time went: topology inference, the run's
+preparation (``queries/_prep``: what several detectors read, computed once), the
 ``requires`` check, the detectors.
 """
 
@@ -26,10 +27,11 @@ from ..errors import DetectorError, UsageError
 from ..findings import Finding, severity_rank
 from ..schema import EVENT_TIME_COLUMN, TABLES
 from ..topology.model import Topology
-from .catalog import Detector, load_detectors
+from .catalog import Detector, default_queries_dir, load_detectors
 from .finding_builder import build_findings
 from .gap_overlap import annotate_capture_gaps
 from .params import resolve_params
+from .prep import RUN_ID, Prep, load_prep, run_prep
 from .requirements import column_counts, missing_reason
 from .topology_views import register_views, resolve_topology
 
@@ -97,9 +99,11 @@ def run_detectors(
     id -> name -> value (strings are parsed with the declared type). ``since``/``until``
     default to the lake's event-time span; ``until`` is exclusive.
     """
-    available = load_detectors(queries_dir)
+    qdir = Path(queries_dir) if queries_dir is not None else default_queries_dir()
+    available = load_detectors(qdir)
+    prep = load_prep(qdir)
     chosen = select_detectors(available, detectors)
-    bound = resolve_params(available, params)  # overrides for unselected detectors are checked, not an error
+    bound = resolve_params([*available, prep], params)  # overrides for unselected detectors are checked, not an error
     result = DetectResult()
 
     lo, hi = lake_time_span(con)
@@ -120,6 +124,10 @@ def run_detectors(
     result.topology = topo
     register_views(con, topo)
     result.stages["topology"] = round(time.perf_counter() - t_stage, 4)
+
+    t_stage = time.perf_counter()
+    prepare_run(con, prep, chosen, bound, since=since, until=until)
+    result.stages["prep"] = round(time.perf_counter() - t_stage, 4)
 
     t_stage = time.perf_counter()
     counts = column_counts(con, chosen, since, until)
@@ -150,6 +158,20 @@ def run_detectors(
     annotate_capture_gaps(result.findings)
     result.findings.sort(key=lambda f: (-severity_rank(f.severity), f.window_start, f.detector, f.id))
     return result
+
+
+def prepare_run(
+    con: duckdb.DuckDBPyConnection,
+    prep: Prep,
+    chosen: list[Detector],
+    bound: dict[str, dict[str, Any]],
+    *,
+    since: datetime,
+    until: datetime,
+) -> None:
+    """Materialise the run's preparation for ``chosen`` (look-back: the longest they declare)."""
+    lookback = max((d.lookback_minutes(bound[d.id]) for d in chosen), default=0)
+    run_prep(con, prep, since=since, until=until, lookback_minutes=lookback, settings=bound.get(RUN_ID, prep.defaults()))
 
 
 def run_one(con: duckdb.DuckDBPyConnection, det: Detector, values: dict[str, Any]) -> list[Finding]:

@@ -200,6 +200,10 @@ class Ledger:
         """path → table for every committed file."""
         return dict(self.con.execute("SELECT path, table_name FROM files").fetchall())
 
+    def file_sizes(self) -> dict[str, int]:
+        """path → committed size in bytes (0 when unknown)."""
+        return {p: int(b or 0) for p, b in self.con.execute("SELECT path, bytes FROM files")}
+
     def files_holding(self, uris: Iterable[str]) -> dict[str, set[str]]:
         """For files that hold rows of any of ``uris``: path → every uri with rows in that file."""
         uris = list(uris)

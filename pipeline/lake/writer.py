@@ -24,11 +24,15 @@ and the (bucket, key, ETag) of every object in the file: never raw key text.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
 import re
 import shutil
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +50,7 @@ log = logging.getLogger(__name__)
 
 TMP_DIR = "_tmp"
 REJECTS_DIR = "_rejects"
+QUARANTINE_DIR = "_quarantine"  # stray or damaged files moved out of the readers' way, never deleted
 PARQUET_COMPRESSION = "zstd"
 _PART_NAME = re.compile(r"^part-[0-9a-f]{32}\.parquet$")
 _DATE_DIR = re.compile(r"^date=\d{4}-\d{2}-\d{2}$")
@@ -79,7 +84,32 @@ class RecoveryReport:
     temp_removed: int = 0
     orphans_removed: int = 0
     missing_files: int = 0
+    quarantined: list[str] = field(default_factory=list)  # stray or damaged files moved to _quarantine/
     reingest: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def write_errors(lake: Path) -> Iterator[None]:
+    """Turn a failed lake write (full disk, permissions) into one ``LakeError`` line.
+
+    Nothing committed is lost: a batch only counts once its ledger transaction commits,
+    and the next run's ``recover`` removes whatever the failed write left behind.
+    """
+    try:
+        yield
+    except sqlite3.OperationalError as e:
+        if "full" in str(e) or "disk" in str(e) or "readonly" in str(e):
+            raise LakeError(f"cannot write the lake ledger in {str(lake)!r}: {e}; nothing committed was lost, "
+                            "free space (or fix permissions) and rerun") from None
+        raise
+    except OSError as e:
+        if isinstance(e, (FileNotFoundError, ConnectionError)) and e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        what = "the disk is full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else "a write failed"
+        raise LakeError(
+            f"cannot write lake {str(lake)!r}: {what} ({e.strerror or e}); nothing committed was lost, "
+            "free space (or fix permissions) and rerun"
+        ) from None
 
 
 def _hash(*parts: str) -> str:
@@ -110,27 +140,37 @@ class LakeWriter:
 
     # --- recovery -----------------------------------------------------------
     def recover(self) -> RecoveryReport:
-        """Remove staged leftovers and files the ledger does not list; forget listed files that vanished."""
+        """Repair the lake at the start of a run (under the lock).
+
+        Staged leftovers and unlisted ``part-*`` files (an interrupted commit) are deleted;
+        other Parquet files in the table folders (copied in by hand, half-written by
+        another tool) and listed files whose size differs from the ledger's (damaged) are
+        moved to ``_quarantine/`` with a warning; listed files that vanished or were
+        quarantined send their objects back for re-ingest, so nothing committed is lost.
+        """
         report = RecoveryReport()
         if self.tmp.exists():
             report.temp_removed = sum(1 for p in self.tmp.rglob("*") if p.is_file())
             shutil.rmtree(self.tmp)
         live = self.ledger.live_files()
+        sizes = self.ledger.file_sizes()
         on_disk: set[str] = set()
         for folder in [*TABLES, REJECTS_DIR]:
             base = self.lake / folder
             if not base.is_dir():
                 continue
-            for path in base.rglob("part-*.parquet"):
-                if not _PART_NAME.match(path.name):
-                    continue
+            for path in base.rglob("*.parquet"):
                 rel = path.relative_to(self.lake).as_posix()
-                if rel in live:
-                    on_disk.add(rel)
-                else:
+                if not _PART_NAME.match(path.name):
+                    self._quarantine(path, rel, "not written by flowsleuth", report)
+                elif rel not in live:
                     log.info("removing uncommitted lake file %s", rel)
                     path.unlink()
                     report.orphans_removed += 1
+                elif sizes.get(rel) and path.stat().st_size != sizes[rel]:
+                    self._quarantine(path, rel, f"size {path.stat().st_size} differs from the committed {sizes[rel]}", report)
+                else:
+                    on_disk.add(rel)
             self._prune_empty_dirs(base)
         missing = [p for p in live if p not in on_disk]
         if missing:
@@ -138,6 +178,13 @@ class LakeWriter:
             report.missing_files = len(missing)
             report.reingest = self.ledger.forget_files(missing)
         return report
+
+    def _quarantine(self, path: Path, rel: str, why: str, report: RecoveryReport) -> None:
+        dest = self.lake / QUARANTINE_DIR / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, dest)
+        log.warning("moved %s to %s/ (%s); readers ignore it", rel, QUARANTINE_DIR, why)
+        report.quarantined.append(rel)
 
     def close(self) -> None:
         """Remove the (now empty) staging folder at the end of a run."""

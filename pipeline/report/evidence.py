@@ -31,7 +31,12 @@ _UNITS: tuple[tuple[str, str, str], ...] = (
     ("_bytes", "", " bytes"),
     ("_minutes", "", " min"),
 )
-_WORDS = {"az": "AZ", "id": "ID", "ip": "IP", "alb": "ALB", "elb": "ELB", "tcp": "TCP", "nat": "NAT", "tgw": "TGW", "eni": "ENI"}
+_WORDS = {
+    "az": "AZ", "id": "ID", "ip": "IP", "alb": "ALB", "elb": "ELB", "tcp": "TCP", "nat": "NAT", "tgw": "TGW", "eni": "ENI",
+    "srcaddr": "source address", "dstaddr": "destination address", "srcport": "source port", "dstport": "destination port",
+    "pkt": "packet", "addr": "address", "src": "source", "dst": "destination", "5xx": "5XX",
+}  # fmt: skip
+_NAME_HEAD, _NAME_TAIL = 14, 34  # AWS object names run to ~100 characters: keep the account and the time/hash end
 _FIELD = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
 _HIDDEN = ("samples", "runbook")
 
@@ -83,6 +88,8 @@ def provenance_html(sample: dict[str, Any]) -> str:
     if not uri:
         return ""
     name = str(uri).rstrip("/").rsplit("/", 1)[-1]
+    if len(name) > _NAME_HEAD + _NAME_TAIL + 1:
+        name = f"{name[:_NAME_HEAD]}…{name[-_NAME_TAIL:]}"
     where = f"{name} line {line}" if line is not None else name
     return (
         f"<span class='mono obj' title='{h(uri)}'>{h(where)}</span>"
@@ -118,8 +125,8 @@ def samples_html(samples: list[Any], declared: list[str]) -> str:
     head = "".join(f"<th title='{h(c)}'>{h(label(c)[0])}</th>" for c in ["source", *cols])
     body = "".join(
         "<tr><td class='prov'>" + provenance_html(r) + "</td>"
-        + "".join(f"<td class='cell'>{h(value_text(r.get(c), label(c)[1]))}</td>" for c in cols) + "</tr>"
+        + "".join(f"<td>{h(value_text(r.get(c), label(c)[1]))}</td>" for c in cols) + "</tr>"
         for r in rows
     )  # fmt: skip
     more = f"<p class='muted'>{len(samples) - len(rows)} more samples in findings.json</p>" if len(samples) > len(rows) else ""
-    return f"<h4>Sample records</h4><table class='samples'><tr>{head}</tr>{body}</table>{more}"
+    return f"<h4>Sample records</h4><div class='scroll'><table class='samples'><tr>{head}</tr>{body}</table></div>{more}"

@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from ..schema import EVENT_TIME_COLUMN, TABLES
+from ..timeparse import parse_time
 from ..topology.model import Topology
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,7 @@ class Span:
 
 def parse_iso(value: str) -> datetime:
     """ISO 8601 (``Z`` or offset) to an aware UTC datetime."""
-    ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    return parse_time(value, name="finding time")
 
 
 def bucket_seconds(span: Span, *, max_buckets: int = 120) -> int:

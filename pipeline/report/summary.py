@@ -109,7 +109,7 @@ def incident_where(incident: Any) -> str:
     """AZs, subnets, load balancers and targets of an incident, shortened for one line."""
     parts = []
     for label, values in (
-        ("AZ", incident.azs), ("subnet", incident.subnets), ("load balancer", incident.load_balancers), ("target", incident.targets),
+        ("AZ", incident.azs), ("subnet", incident.subnets), ("load balancer", incident.load_balancers), ("address", incident.targets),
     ):  # fmt: skip
         if values:
             shown = ", ".join(values[:3]) + (f" and {len(values) - 3} more" if len(values) > 3 else "")

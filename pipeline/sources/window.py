@@ -1,4 +1,4 @@
-"""``--since/--until``: parse them, and decide which folders and files can hold such events.
+"""``--since/--until`` (parsed by ``timeparse``): decide which folders and files can hold such events.
 
 Folder dates and file-name stamps are *delivery* times, not event times: AWS writes
 an event into a file some minutes after it happened (flow logs aggregate for up to
@@ -17,30 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from ..errors import UsageError
+from ..timeparse import parse_time
+
+__all__ = ["DEFAULT_LATE_MARGIN", "EARLY_MARGIN", "TimeWindow", "parse_time"]
 
 EARLY_MARGIN = timedelta(hours=1)
 DEFAULT_LATE_MARGIN = timedelta(hours=2)
-
-
-def parse_time(value: str | datetime | None, *, name: str) -> datetime | None:
-    """ISO 8601 (``2024-05-01``, ``2024-05-01T10:00``, ``...Z``, ``...+02:00``); UTC if no zone."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        dt = value
-    else:
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            dt = datetime.fromisoformat(text)
-        except ValueError:
-            raise UsageError(
-                f"{name} {value!r} is not an ISO 8601 time; use e.g. 2024-05-01 or 2024-05-01T10:00:00Z"
-            ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
 
 
 @dataclass(frozen=True)

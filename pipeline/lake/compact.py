@@ -1,0 +1,212 @@
+"""Keep a lake scheduled every few minutes fast: compact closed partitions, drop expired ones.
+
+A run every 5 minutes adds a small file to the current hour partitions; after a month
+DuckDB opens thousands of files. ``compact`` rewrites every *closed* partition (its hour
+ended more than the delivery margin ago, so late objects are unlikely) that has two or
+more files into one, streaming file by file (memory: one input file), rows unchanged
+(``source_uri``/``source_line`` included). Late objects that still arrive simply add a
+file, and the next compaction folds it in; a changed object is replaced in the
+compacted file like anywhere else (its ``object_files`` rows move with it).
+
+Crash safety is the writer's protocol: the new file is staged in ``_tmp/``, fsynced,
+renamed into the partition, then one ledger transaction swaps the old files for it;
+the old files are deleted after. Before the commit the new file is an unlisted
+leftover, after it the old ones are, and ``LakeWriter.recover`` deletes unlisted files
+at the next start, so a ``kill -9`` anywhere leaves every row exactly once.
+
+``drop_expired`` is retention: partitions whose hour ended before the cutoff go, with
+their ledger rows (objects whose rows were all there, and row-less objects whose
+file-name time is before the cutoff). Ingest does not fetch objects stamped before the
+cutoff, so dropping their ledger rows never brings them back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pyarrow.parquet as pq
+
+from ..schema import REJECTS_SCHEMA, TABLES
+from .ledger import FileEntry, Ledger
+from .writer import PARQUET_COMPRESSION, REJECTS_DIR, LakeWriter, _fsync, _hash
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MIN_FILES = 2
+_PARTITION = re.compile(r"^(?P<table>[a-z_]+)/date=(?P<date>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/[^/]+$")
+
+
+@dataclass
+class CompactResult:
+    partitions: int = 0  # partitions rewritten
+    files_before: int = 0
+    files_after: int = 0
+    rows: int = 0
+    bytes_before: int = 0
+    bytes_after: int = 0
+
+
+@dataclass
+class RetentionResult:
+    partitions: int = 0
+    files: int = 0
+    rows: int = 0
+    objects: int = 0  # ledger rows dropped
+
+
+def partition_of(path: str) -> tuple[str, str, datetime] | None:
+    """(table, partition folder, hour start) of a lake file path, or None (rejects, odd paths)."""
+    m = _PARTITION.match(path)
+    if not m:
+        return None
+    start = datetime.strptime(f"{m['date']} {m['hour']}", "%Y-%m-%d %H").replace(tzinfo=UTC)
+    return m["table"], path.rsplit("/", 1)[0], start
+
+
+def _groups(ledger: Ledger) -> dict[str, list[tuple[str, int, int]]]:
+    """partition folder → [(path, rows, bytes)] of its live files (rejects under ``_rejects``)."""
+    out: dict[str, list[tuple[str, int, int]]] = {}
+    for path, _table, rows, size in ledger.con.execute("SELECT path, table_name, rows, coalesce(bytes, 0) FROM files"):
+        folder = path.rsplit("/", 1)[0] if "/" in path else ""
+        out.setdefault(folder, []).append((path, int(rows), int(size)))
+    return out
+
+
+def compact(
+    writer: LakeWriter,
+    *,
+    now: datetime | None = None,
+    margin: timedelta = timedelta(hours=2),
+    min_files: int = DEFAULT_MIN_FILES,
+    everything: bool = False,
+) -> CompactResult:
+    """Rewrite closed partitions with ``min_files`` or more files into one each (caller holds the lock).
+
+    ``everything``: also open partitions and the rejects folder (``flowsleuth lake compact --all``).
+    """
+    now = now or datetime.now(UTC)
+    result = CompactResult()
+    for folder, files in sorted(_groups(writer.ledger).items()):
+        if len(files) < max(min_files, 2):
+            continue
+        if folder == REJECTS_DIR:
+            if not everything:
+                continue
+            table_name = REJECTS_DIR
+        else:
+            part = partition_of(files[0][0])
+            if part is None or part[0] not in TABLES:
+                continue
+            if not everything and part[2] + timedelta(hours=1) + margin > now:
+                continue  # still open: late objects may add files
+            table_name = part[0]
+        _compact_one(writer, table_name, folder, files, result)
+    if result.partitions:
+        log.info(
+            "compacted %d partitions: %d files -> %d (%d rows)",
+            result.partitions, result.files_before, result.files_after, result.rows,
+        )  # fmt: skip
+    return result
+
+
+def _compact_one(writer: LakeWriter, table_name: str, folder: str, files: list[tuple[str, int, int]], result: CompactResult) -> None:
+    lake, ledger = writer.lake, writer.ledger
+    paths = sorted(p for p, _, _ in files)
+    schema = REJECTS_SCHEMA if table_name == REJECTS_DIR else TABLES[table_name]
+    rel = f"{folder}/part-{_hash('compact', folder, *paths)}.parquet"
+    writer.tmp.mkdir(parents=True, exist_ok=True)
+    tmp_path = writer.tmp / f"{os.getpid()}-compact.parquet"
+    rows = 0
+    try:
+        with pq.ParquetWriter(tmp_path, schema, compression=PARQUET_COMPRESSION) as out:
+            for p in paths:
+                data = pq.read_table(lake / p, partitioning=None)
+                out.write_table(writer._conform(data, schema))
+                rows += data.num_rows
+        if writer.fsync:
+            _fsync(tmp_path)
+        size = tmp_path.stat().st_size
+        final = lake / rel
+        os.replace(tmp_path, final)
+        mappings = ledger.con.execute(
+            f"SELECT uri, ?, sum(rows) FROM object_files WHERE path IN ({','.join('?' * len(paths))}) GROUP BY uri",
+            (rel, *paths),
+        ).fetchall()
+        ledger.commit_batch([], [FileEntry(path=rel, table_name=table_name, rows=rows, bytes=size)], paths, mappings)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+    for p in paths:
+        (lake / p).unlink(missing_ok=True)
+    result.partitions += 1
+    result.files_before += len(paths)
+    result.files_after += 1
+    result.rows += rows
+    result.bytes_before += sum(b for _, _, b in files)
+    result.bytes_after += size
+
+
+def drop_expired(writer: LakeWriter, cutoff: datetime) -> RetentionResult:
+    """Drop partitions whose hour ended at or before ``cutoff``, and their ledger rows (caller holds the lock)."""
+    from ..sources import Skip, classify_key
+
+    lake, ledger = writer.lake, writer.ledger
+    result = RetentionResult()
+    expired: list[str] = []
+    folders: set[str] = set()
+    for path, rows in ledger.con.execute("SELECT path, rows FROM files").fetchall():
+        part = partition_of(path)
+        if part is not None and part[2] + timedelta(hours=1) <= cutoff:
+            expired.append(path)
+            folders.add(part[1])
+            result.rows += int(rows)
+    gone = set(expired)
+    holders: dict[str, set[str]] = {}
+    for uri, path in ledger.con.execute("SELECT uri, path FROM object_files"):
+        holders.setdefault(uri, set()).add(path)
+    drop_objects = {u for u, ps in holders.items() if ps <= gone}
+    for uri, key in ledger.con.execute(
+        "SELECT uri, key FROM objects WHERE uri NOT IN (SELECT uri FROM object_files) AND status != 'skipped'"
+    ):
+        info = classify_key(key)
+        if not isinstance(info, Skip) and info.file_time < cutoff:
+            drop_objects.add(uri)
+    # rejects files whose every object is dropped go too
+    for path, uris in _files_by_uris(holders).items():
+        if path.startswith(f"{REJECTS_DIR}/") and uris <= drop_objects:
+            expired.append(path)
+    if not expired and not drop_objects:
+        return result
+    ledger.con.execute("BEGIN IMMEDIATE")
+    try:
+        ledger.con.executemany("DELETE FROM object_files WHERE path = ?", [(p,) for p in expired])
+        ledger.con.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in expired])
+        ledger.con.executemany("DELETE FROM object_files WHERE uri = ?", [(u,) for u in drop_objects])
+        ledger.con.executemany("DELETE FROM objects WHERE uri = ?", [(u,) for u in drop_objects])
+        ledger.con.execute("COMMIT")
+    except BaseException:
+        ledger.con.execute("ROLLBACK")
+        raise
+    for p in expired:
+        (lake / p).unlink(missing_ok=True)
+    for folder in sorted(folders, reverse=True):
+        for d in (lake / folder, (lake / folder).parent):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+    result.partitions, result.files, result.objects = len(folders), len(expired), len(drop_objects)
+    log.info("retention: dropped %d partitions (%d files, %d rows) and %d ledger objects before %s",
+             result.partitions, result.files, result.rows, result.objects, cutoff.isoformat())  # fmt: skip
+    return result
+
+
+def _files_by_uris(holders: dict[str, set[str]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for uri, paths in holders.items():
+        for p in paths:
+            out.setdefault(p, set()).add(uri)
+    return out

@@ -185,6 +185,16 @@ def _time_bucket(node: exp.Expr) -> exp.Expr:
     return _spark(f"timestamp_micros(floor(({t} - {o}) / {w}) * {w} + {o})")
 
 
+def _float_int_div(node: exp.Expr) -> exp.Expr:
+    """``x // n`` on a DOUBLE (``epoch(ts) // 300``): DuckDB floors it, Spark's DIV takes integers only."""
+    if isinstance(node, exp.IntDiv) and not isinstance(node.this, exp.Cast) and node.this.find(exp.TimeToUnix, exp.Div):
+        return exp.Cast(
+            this=_fn("floor", exp.Div(this=exp.Paren(this=node.this.copy()), expression=exp.Paren(this=node.expression.copy()))),
+            to=exp.DataType.build("BIGINT"),
+        )
+    return node
+
+
 def _timestamps(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.UnixToTime) and not node.args.get("scale") and not node.args.get("format"):
         return _fn("timestamp_seconds", node.this.copy())
@@ -272,6 +282,6 @@ def _unsupported(node: exp.Expr) -> exp.Expr:
 _NO_SPARK = {"list_distinct_by", "struct_pack", "list_transform"}
 
 _REWRITES: dict[str, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
-    "spark": (_no_cte_hints, _window_operand, _row_in, _functions, _ordered_list, _slice, _list_slice, _mode, _time_bucket, _timestamps, _unsupported),
+    "spark": (_no_cte_hints, _window_operand, _row_in, _functions, _ordered_list, _slice, _list_slice, _mode, _time_bucket, _float_int_div, _timestamps, _unsupported),
     "trino": (_no_cte_hints,),
 }

@@ -10,7 +10,10 @@ than the work locally). ``master`` is ``local[N]``, ``spark://host:port`` or
 from __future__ import annotations
 
 import logging
+import os
+import re
 import shutil
+import sys
 from typing import Any
 
 from ..errors import UsageError
@@ -33,6 +36,18 @@ SESSION_CONF: dict[str, str] = {
 }
 
 
+_LOCAL = re.compile(r"local\[(\d+|\*)\]\Z")
+#: Task attempts in local mode, as on a cluster (spark.task.maxFailures' default): local[N]
+#: alone gives a failed task no second attempt.
+LOCAL_TASK_ATTEMPTS = 4
+
+
+def _with_retries(master: str) -> str:
+    """``local[N]`` -> ``local[N,4]`` so a task that dies is retried as it would be on a cluster."""
+    m = _LOCAL.match(master)
+    return f"local[{m.group(1)},{LOCAL_TASK_ATTEMPTS}]" if m else master
+
+
 class SparkUnavailable(UsageError):
     """pyspark or a Java runtime is missing."""
 
@@ -43,15 +58,16 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
         from pyspark.sql import SparkSession
     except ImportError as e:
         raise SparkUnavailable("--engine spark needs pyspark: pip install 'flowsleuth[spark]'") from e
-    master = master or DEFAULT_MASTER
+    master = _with_retries(master or DEFAULT_MASTER)
     if master.startswith("sc://"):
         builder = SparkSession.builder.remote(master)
     else:
         if shutil.which("java") is None:
             raise SparkUnavailable("--engine spark in local or cluster mode needs a Java runtime (java on PATH)")
         builder = SparkSession.builder.master(master)
-        if master.startswith("local"):  # local mode talks to itself on loopback only
+        if master.startswith("local"):  # local mode talks to itself on loopback only, workers run this Python
             builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = builder.appName("flowsleuth")
     for key, value in {**SESSION_CONF, **(conf or {})}.items():
         builder = builder.config(key, value)

@@ -9,7 +9,7 @@ syntax tree, each rewrite small and tested (tests/test_transpile.py):
 - ``arr[a:b]`` (1-based, inclusive) -> ``slice(arr, a, b - a + 1)``.
 - ``mode(x)`` / ``mode(x ORDER BY x)`` -> ``mode(x, true)`` (ties: the smallest value).
 - ``time_bucket(interval, ts)`` -> arithmetic on epoch microseconds, same origin as DuckDB.
-- ``to_timestamp(n)`` -> ``timestamp_seconds(n)``; ``epoch(ts)`` -> ``unix_micros(ts) / 1e6``.
+- ``to_timestamp(n)`` -> ``timestamp_seconds(n)``; ``epoch(ts)`` -> ``unix_micros(ts) / 1e6``; ``double // n`` -> ``/``.
 - ``* EXCLUDE (..)`` / ``* REPLACE (..)``: expanded from ``schema`` (table -> column -> type).
 
 Anything left that the target cannot run raises :class:`TranspileError` naming the
@@ -186,12 +186,9 @@ def _time_bucket(node: exp.Expr) -> exp.Expr:
 
 
 def _float_int_div(node: exp.Expr) -> exp.Expr:
-    """``x // n`` on a DOUBLE (``epoch(ts) // 300``): DuckDB floors it, Spark's DIV takes integers only."""
+    """``x // n`` on a DOUBLE (``epoch(ts) // 300``): DuckDB divides (no flooring); Spark's DIV takes integers only."""
     if isinstance(node, exp.IntDiv) and not isinstance(node.this, exp.Cast) and node.this.find(exp.TimeToUnix, exp.Div):
-        return exp.Cast(
-            this=_fn("floor", exp.Div(this=exp.Paren(this=node.this.copy()), expression=exp.Paren(this=node.expression.copy()))),
-            to=exp.DataType.build("BIGINT"),
-        )
+        return exp.Div(this=exp.Paren(this=node.this.copy()), expression=exp.Paren(this=node.expression.copy()))
     return node
 
 

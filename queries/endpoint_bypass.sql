@@ -12,7 +12,7 @@ params:
   ambiguous_paths: {type: "list[int]", default: [2], doc: "traffic-path values that cannot tell the endpoint from another path (2: internet gateway or gateway endpoint, non-Nitro); ignored."}
   min_connections: {type: int, default: 3, doc: "Fewest distinct connections to the service over another path in one window."}
   min_share: {type: float, default: 0.5, doc: "Smallest share of the subnet's connections to the service in the window that take another path."}
-  baseline_share: {type: float, default: 0.8, doc: "Endpoint share that counts as 'normally uses the endpoint' (the subnet's earlier windows, or the other subnets)."}
+  baseline_share: {type: float, default: 0.8, doc: "Endpoint share that counts as 'normally uses the endpoint' (the subnet's earlier windows, or the other subnets of its VPC)."}
 entity: [subnet_id, az_id, pkt_dst_aws_service, interface_id, nat_interface_id]
 summary: "{bypass_connections} connections from {subnet_label} to {pkt_dst_aws_service} took traffic-path {bypass_paths} instead of the gateway endpoint ({bypass_share_pct}% of its {pkt_dst_aws_service} traffic; {baseline_text})"
 hint: "The subnet's route table probably lacks the gateway endpoint's prefix-list route (route table not associated with the endpoint), so {pkt_dst_aws_service} traffic leaves through the NAT gateway or internet gateway: NAT data-processing cost, and endpoint policies no longer apply."
@@ -23,8 +23,9 @@ description: |
   NAT gateway) or 8 (internet gateway) are not. Fires when, in a window, at least
   `min_connections` connections and `min_share` of the subnet's traffic to the service take a
   non-endpoint path while that subnet used the endpoint before (its endpoint share over the
-  earlier windows that were not bypassing >= `baseline_share`) or the other subnets use it (their endpoint share over
-  the range >= `baseline_share`). Relay interfaces (NAT gateways and other middleboxes: records
+  earlier windows that were not bypassing >= `baseline_share`) or the other subnets of its
+  VPC use it (same account, region and VPC; their endpoint share over the range >=
+  `baseline_share`): another account's or VPC's endpoint in the same bucket is no baseline. Relay interfaces (NAT gateways and other middleboxes: records
   whose pkt-srcaddr/pkt-dstaddr differ from srcaddr/dstaddr, or topology kind nat/tgw/firewall/
   endpoint) are not counted as sources: their egress is the bypass seen a second time.
   Consecutive windows merge into one finding.
@@ -49,6 +50,9 @@ WITH svc_all AS (
     SELECT
         time_bucket(INTERVAL '1 minute' * $window_minutes, start_time) AS bucket,
         coalesce(subnet_id, interface_id) AS grp,
+        -- peers are the subnets of the same account, region and VPC: a bucket holds many
+        -- accounts, and another VPC's endpoint says nothing about this one's routes
+        concat_ws('|', coalesce(account_id, ''), coalesce(region, ''), coalesce(vpc_id, '')) AS scope,
         subnet_id, az_id, interface_id,
         upper(pkt_dst_aws_service) AS service,
         traffic_path, flow_direction,
@@ -78,11 +82,11 @@ svc AS (
 conns AS (
     -- distinct connections (5-tuples) per subnet, service and window, by path kind
     SELECT bucket, grp, service,
-           any_value(subnet_id) AS subnet_id, any_value(az_id) AS az_id,
+           any_value(scope) AS scope, any_value(subnet_id) AS subnet_id, any_value(az_id) AS az_id,
            count(*) FILTER (WHERE via_endpoint) AS endpoint_conns,
            count(*) FILTER (WHERE NOT via_endpoint) AS bypass_conns
     FROM (
-        SELECT DISTINCT bucket, grp, service, subnet_id, az_id,
+        SELECT DISTINCT bucket, grp, service, scope, subnet_id, az_id,
                list_contains($endpoint_paths, traffic_path) AS via_endpoint,
                src, srcport, dst, dstport, protocol
         FROM svc
@@ -96,8 +100,8 @@ with_baseline AS (
              OVER earlier AS own_prev_endpoint,
            sum(CASE WHEN bypass_conns < $min_share * (bypass_conns + endpoint_conns) THEN endpoint_conns + bypass_conns ELSE 0 END)
              OVER earlier AS own_prev_total,
-           sum(endpoint_conns) OVER (PARTITION BY service) - sum(endpoint_conns) OVER (PARTITION BY grp, service) AS peer_endpoint,
-           sum(endpoint_conns + bypass_conns) OVER (PARTITION BY service)
+           sum(endpoint_conns) OVER (PARTITION BY scope, service) - sum(endpoint_conns) OVER (PARTITION BY grp, service) AS peer_endpoint,
+           sum(endpoint_conns + bypass_conns) OVER (PARTITION BY scope, service)
              - sum(endpoint_conns + bypass_conns) OVER (PARTITION BY grp, service) AS peer_total
     FROM conns AS c
     WINDOW earlier AS (PARTITION BY grp, service ORDER BY bucket ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
@@ -186,7 +190,7 @@ SELECT
     round(100.0 * s.peer_share, 1) AS peer_endpoint_share_pct,
     concat_ws(', ',
               'its earlier windows ' || CAST(round(100.0 * s.own_share, 1) AS VARCHAR) || '% via the endpoint',
-              'other subnets ' || CAST(round(100.0 * s.peer_share, 1) AS VARCHAR) || '%') AS baseline_text,
+              'other subnets of its VPC ' || CAST(round(100.0 * s.peer_share, 1) AS VARCHAR) || '%') AS baseline_text,
     array_to_string(list_sort(d.bypass_paths), '/') AS bypass_paths,
     d.interfaces,
     d.samples

@@ -22,6 +22,7 @@ description: |
   window, keeping only initiator-shaped flows (destination port <= source port: the client side
   of a connection; REJECTed return traffic belongs to return_traffic_reject) sent by our own
   private addresses, spread over at most max_ports destination ports (more is a scan).
+  A burst from a single source address (one host's retries) is reported with severity low.
   Windows with at least min_rejects form episodes (consecutive windows, one quiet window in
   between tolerated). An episode is judged against the baseline_windows windows *before it
   started* (missing windows count as zero; the burst never inflates its own baseline): it
@@ -133,6 +134,8 @@ SELECT
     to_timestamp(i.w_first * $window_minutes * 60) AS window_start,
     to_timestamp((i.w_last + 1) * $window_minutes * 60) AS window_end,
     i.dstaddr,
+    -- one sending host's retries are that host's problem, not an outage: low, never high
+    CASE WHEN d.sources <= 1 THEN 'low' END AS severity,
     CASE WHEN s.port_count > $dominant_share * i.rejects THEN d.top_port END AS dstport,
     CASE WHEN s.iface_count > $dominant_share * i.rejects THEN d.top_interface END AS interface_id,
     CASE WHEN s.subnet_count > $dominant_share * i.rejects THEN d.top_subnet END AS subnet_id,

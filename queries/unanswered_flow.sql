@@ -36,7 +36,11 @@ description: |
   window fires once min_history_windows of data precede it, or sooner with 2 x min_failed at
   a destination that answered most attempts before. An episode is
   one finding. Payload is estimated with header_bytes per IPv4 packet and
-  header_bytes_ipv6 per IPv6 packet. "Our" clients: the private pattern, the topology's
+  header_bytes_ipv6 per IPv6 packet. Connections are keyed by their real ends (pkt-srcaddr/
+  pkt-dstaddr where logged), so a connection relayed by a NAT gateway is one connection with
+  the NAT's records as more evidence, never a failure "to" the NAT's own address; without
+  packet-level fields (v2) the hop between an inside host and a NAT interface's own address
+  (topology kind nat, from a file or inferred) is left out for the same reason. "Our" clients: the private pattern, the topology's
   addresses, and addresses the flow logs show as an instance interface's own side (VPC IPv6).
   Connections with a REJECT record in either direction are left to reject_burst and
   return_traffic_reject, which name the cause directly.
@@ -58,22 +62,40 @@ references:
   - https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html
   - https://docs.aws.amazon.com/vpc/latest/tgw/tgw-troubleshooting.html
 */
-WITH oriented AS (  -- each TCP record keyed by its connection: a hash that is the same in both directions
+WITH relay_own AS (  -- relay interfaces (NAT gateways) and their own address, from the topology
+    SELECT interface_id, private_ip FROM topo_interfaces WHERE kind = 'nat' AND coalesce(private_ip, '') <> ''
+),
+oriented AS (  -- each TCP record keyed by its connection: a hash that is the same in both directions.
+               -- Connections are judged by their real ends: pkt-srcaddr/pkt-dstaddr where logged (at a
+               -- NAT gateway srcaddr/dstaddr are the relay's own address), so the records of one
+               -- connection at every interface it crossed share one key
     SELECT
-        xor(hash(srcaddr, srcport), hash(dstaddr, dstport)) AS conn,
-        hash(srcaddr, srcport) < hash(dstaddr, dstport) AS lo_is_src,
-        srcaddr, srcport, dstaddr, dstport, tcp_flags, start,
-        bytes - (CASE WHEN contains(srcaddr, ':') THEN $header_bytes_ipv6 ELSE $header_bytes END) * packets AS payload,
+        xor(hash(src, srcport), hash(dst, dstport)) AS conn,
+        hash(src, srcport) < hash(dst, dstport) AS lo_is_src,
+        src AS srcaddr, srcport, dst AS dstaddr, dstport, tcp_flags, start,
+        bytes - (CASE WHEN contains(src, ':') THEN $header_bytes_ipv6 ELSE $header_bytes END) * packets AS payload,
         -- the opener's records: SYN without ACK; without tcp_flags (v2), the initiator-shaped
         -- records (source port above destination port) with at least two packets (retransmits)
         CASE WHEN tcp_flags IS NOT NULL THEN (tcp_flags & 2) = 2 AND (tcp_flags & 16) = 0
              ELSE srcport > dstport AND packets >= 2 END AS is_syn,
-        action = 'REJECT' AS rejected
-    FROM vpc_flow
-    WHERE protocol = 6
-      AND coalesce(log_status, 'OK') = 'OK'
-      AND start_time >= $since - to_minutes($window_minutes * $baseline_windows)
-      AND start_time < $until
+        rejected
+    FROM (
+        SELECT coalesce(v.pkt_srcaddr, v.srcaddr) AS src, coalesce(v.pkt_dstaddr, v.dstaddr) AS dst,
+               v.srcport, v.dstport, v.tcp_flags, v.start, v.bytes, v.packets, v.action = 'REJECT' AS rejected,
+               -- without packet-level fields (v2), the hop between an inside host and a NAT
+               -- gateway's own address is the relay seen once more: its other hop, and the
+               -- host's own interface, name the real far end
+               r.interface_id IS NOT NULL AND v.pkt_dstaddr IS NULL
+                 AND ((v.dstaddr = r.private_ip AND is_ours(v.srcaddr))
+                      OR (v.srcaddr = r.private_ip AND is_ours(v.dstaddr))) AS relay_hop
+        FROM vpc_flow AS v
+        LEFT JOIN relay_own AS r ON r.interface_id = v.interface_id
+        WHERE v.protocol = 6
+          AND coalesce(v.log_status, 'OK') = 'OK'
+          AND v.start_time >= $since - to_minutes($window_minutes * $baseline_windows)
+          AND v.start_time < $until
+    ) AS x
+    WHERE NOT relay_hop
 ),
 legs AS (  -- the one big aggregate: an integer key, numbers, and the opener's endpoints
     SELECT
@@ -175,7 +197,8 @@ provenance AS (  -- the opener's records of the failed connections: where they w
            v.interface_id, v.subnet_id, v.source_uri, v.source_line
     FROM failed_conns AS f
     JOIN vpc_flow AS v
-      ON v.srcaddr = f.client AND v.srcport = f.client_port AND v.dstaddr = f.server AND v.dstport = f.server_port
+      ON coalesce(v.pkt_srcaddr, v.srcaddr) = f.client AND v.srcport = f.client_port
+     AND coalesce(v.pkt_dstaddr, v.dstaddr) = f.server AND v.dstport = f.server_port
      AND v.start BETWEEN f.t0 AND f.t0 + $window_minutes * 60
     WHERE v.protocol = 6
       AND v.start_time >= $since - to_minutes($window_minutes * $baseline_windows)

@@ -171,3 +171,15 @@ def test_run_command_maps_flags(tmp_path: Path) -> None:
     args = p.parse_args(["--source", "a", "--source", "b", "--lake", "l", "--out", "o", "--param", "x.y=1", "--fail-on", "high"])
     o = overrides_from_args(args)
     assert o["sources"] == ["a", "b"] and o["params"] == {"x": {"y": "1"}} and o["fail_on"] == "high"
+
+
+def test_ingest_notes_say_how_many_and_where() -> None:
+    from pipeline.batch import ingest_notes
+    from pipeline.ingest import IngestSummary
+
+    summary = IngestSummary(rejects=7, objects_with_rejects=2, rejects_by_object={"s3://b/a.log.gz": 2, "s3://b/c.log.gz": 5},
+                            objects_with_drift=1, schema_drift={"s3://b/c.log.gz": ["flow-hash-id"]})  # fmt: skip
+    drift, rejects = ingest_notes(summary)
+    assert "1 flow-log object(s)" in drift and "s3://b/c.log.gz: flow-hash-id" in drift
+    assert rejects.startswith("7 line(s) rejected in 2 object(s)") and rejects.index("c.log.gz: 5") < rejects.index("a.log.gz: 2")
+    assert ingest_notes(IngestSummary()) == []

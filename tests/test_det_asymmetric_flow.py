@@ -90,11 +90,16 @@ def test_mixed_v2_nat_logs_match_with_topology(tmp_path: Path) -> None:
     assert [(f.entity["srcaddr"], f.entity["via_interface_id"]) for f in findings] == [(env.node_ips[1], env.nat_eni)]
 
 
-def test_v2_only_flow_logs_are_reported_as_cannot_run(tmp_path: Path) -> None:
+def test_v2_only_flow_logs_without_topology_find_the_nat_from_its_records(tmp_path: Path) -> None:
+    """Default v2 format, no topology: the NAT gateway is inferred from its own records (private
+    sources' flows leave it again toward the internet, same port, packets and bytes), so the
+    ALB node's responses arriving there are found (issue 13, class 3)."""
     env = make_env(35, v2_only=True)
     findings, notes = run_detector(asymmetric_route(env, 90, 0, per_min=4).lake(tmp_path), DET)
-    assert findings == []
-    assert any(DET in n and "pkt_dstaddr" in n for n in notes), notes
+    assert not any(DET in n and "cannot run" in n for n in notes), notes
+    assert [(f.entity["srcaddr"], f.entity["via_interface_id"], f.entity.get("nat_interface_id")) for f in findings] == [
+        (env.node_ips[0], env.nat_eni, env.nat_eni)
+    ], [f.summary for f in findings]
 
 
 def _v2(env: Env, tr: Traffic) -> Traffic:
@@ -132,8 +137,12 @@ def test_v2_only_with_a_topology_silent_on_healthy_nat_egress(tmp_path: Path) ->
 
 
 def test_v2_only_without_topology_says_cannot_run_once_naming_both_ways(tmp_path: Path) -> None:
+    """v2 records in which the NAT relays nothing to the internet: nothing tells it apart, so
+    the detector cannot run (one note naming both ways it could)."""
     env = make_env(37)
     tr = _v2(env, asymmetric_route(env, 90, 1, per_min=4))
+    tr.flows = [r for r in tr.flows if not (r["interface_id"] == env.nat_eni and r["srcaddr"] not in env.node_ips
+                                           and not str(r["dstaddr"]).startswith(("10.", "172.", "192.168.")))]  # fmt: skip
     findings, notes = run_detector(tr.lake(tmp_path), DET)
     assert findings == []
     said = [n for n in notes if DET in n]

@@ -6,6 +6,8 @@ same rows and rejects from each.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pipeline.errors import FormatError, UnknownHeaderError
@@ -89,9 +91,38 @@ def test_empty_object_and_header_only() -> None:
     assert (no_newline.lines_read, no_newline.header_lines) == (1, 1)
 
 
-def test_unknown_header_field_is_an_object_error() -> None:
-    with pytest.raises(UnknownHeaderError, match="'dst-colour'"):
-        parse_bytes(obj("version account-id dst-colour", "2 1 blue"), "vpc_flow", source_uri="s3://b/k")
+#: AWS's custom-format example (flow-log-records.html, "Traffic through a NAT gateway"),
+#: its header with one field AWS does not document yet: the fields AWS adds (versions 3
+#: to 11 so far) reach buckets before any parser knows them.
+DRIFT_HEADER = (
+    "version vpc-id subnet-id instance-id interface-id account-id type srcaddr dstaddr srcport dstport "
+    "pkt-srcaddr pkt-dstaddr protocol bytes packets start end action tcp-flags log-status flow-hash-id"
+)
+DRIFT_LINES = (
+    "5 vpc-abcdefab012345678 subnet-aaaaaaaa012345678 i-01234567890123456 eni-1235b8ca123456789 123456789010 "
+    "IPv4 10.40.1.175 10.40.2.236 39812 80 10.20.33.164 10.40.2.236 6 124 2 1563476000 1563476057 ACCEPT 3 OK 9f2c",
+    "5 vpc-abcdefab012345678 subnet-aaaaaaaa012345678 - eni-1235b8ca123456789 123456789010 "
+    "IPv4 10.40.2.236 10.40.2.31 80 39812 10.40.2.236 10.20.33.164 6 5 1 1563476000 1563476057 ACCEPT 19 OK -",
+)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_header_field_aws_does_not_document_is_kept(fast: bool) -> None:
+    """Schema drift: the object parses, known columns as usual, the new field in extra_fields."""
+    data = obj(DRIFT_HEADER, *DRIFT_LINES, DRIFT_LINES[0] + " surplus")
+    p = parse_vpcflow_detailed(data, source_uri="s3://b/k", fast=fast).parsed
+    assert p.unknown_fields == ("flow-hash-id",)
+    rows = p.data.to_pylist()
+    assert [r["pkt_srcaddr"] for r in rows] == ["10.20.33.164", "10.40.2.236"] and rows[0]["tcp_flags"] == 3
+    assert rows[0]["instance_id"] == "i-01234567890123456" and rows[1]["instance_id"] is None
+    assert [json.loads(r["extra_fields"]) for r in rows] == [{"flow-hash-id": "9f2c"}, {"flow-hash-id": None}]
+    # more values than the header names stays a reject, with the reason
+    assert [(r.line, r.reason) for r in p.rejects] == [(4, "line has 23 fields but the header names 22")]
+
+
+def test_header_field_not_name_shaped_is_still_an_object_error() -> None:
+    with pytest.raises(UnknownHeaderError, match="'Dst-Colour'"):
+        parse_bytes(obj("version account-id Dst-Colour", "2 1 blue"), "vpc_flow", source_uri="s3://b/k", header="version account-id Dst-Colour")
 
 
 def test_first_line_not_a_header() -> None:

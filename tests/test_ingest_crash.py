@@ -10,44 +10,17 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
+from fixtures.crash_source import build_source, content
 from fixtures.s3server import T0, alb_key, alb_log_bytes, flow_key, flow_log_bytes, put_local
 
-from pipeline.db import open_lake
-
 KILLS = 24
-
-
-def build_source(root: Path, *, n: int = 100, version: int = 0) -> None:
-    for i in range(n):
-        t = T0 + timedelta(minutes=2 * i)
-        seed = i + 1000 * version if i % 7 == 0 else i  # version 1 changes every 7th object
-        put_local(root, flow_key(t, i=i), flow_log_bytes(120 + i % 5, t, seed=seed))
-        if i % 4 == 0:
-            put_local(root, alb_key(t, i=i), alb_log_bytes(40, t, seed=seed))
 
 
 def ingest_cmd(src: Path, lake: Path) -> list[str]:
     return [sys.executable, "-m", "pipeline.cli", "ingest", "--source", str(src), "--lake", str(lake),
             "--workers", "2", "--batch-objects", "3"]  # fmt: skip
-
-
-def content(lake: Path) -> dict[str, list[tuple[Any, ...]]]:
-    con = open_lake(lake, threads=1)
-    out = {
-        "vpc_flow": con.execute(
-            "SELECT source_uri, source_line, srcaddr, bytes, start, date, hour FROM vpc_flow ORDER BY ALL"
-        ).fetchall(),
-        "alb_access": con.execute(
-            "SELECT source_uri, source_line, client_ip, elb_status_code, date, hour FROM alb_access ORDER BY ALL"
-        ).fetchall(),
-    }
-    for rows in out.values():
-        keys = [r[:2] for r in rows]
-        assert len(keys) == len(set(keys)), "duplicate (source_uri, source_line)"
-    return out
 
 
 def kill_at_random(src: Path, lake: Path, rng: random.Random, kills: int, run_time: float) -> int:

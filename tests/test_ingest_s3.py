@@ -33,6 +33,7 @@ from pipeline.lake import read_ledger
 from pipeline.sources import S3Source, classify_key, make_client
 
 BUCKET = "logs"
+pytestmark = pytest.mark.slow  # a SeaweedFS server and a fault proxy: minutes, not seconds (CI runs it)
 
 
 @pytest.fixture(scope="session")

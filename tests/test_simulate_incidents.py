@@ -105,6 +105,19 @@ def unanswered_request(d: Dataset) -> pl.DataFrame:
     return fwd.join(rev, on=["srcaddr", "srcport", "start"]).filter(pl.col("rev_bytes") < 200)
 
 
+def lateral_scan(d: Dataset) -> pl.DataFrame:
+    """Probes from one of our instances REJECTed at the other hosts' interfaces."""
+    return d.flows.filter((pl.col("action") == "REJECT") & (pl.col("flow_direction") == "ingress")
+                          & pl.col("srcaddr").is_in(d.ip_of("instance")))  # fmt: skip
+
+
+def skipdata_run(d: Dataset) -> pl.DataFrame:
+    """SKIPDATA of one interface in consecutive minutes (the odd single SKIPDATA is normal)."""
+    skip = d.flows.filter(pl.col("log_status") == "SKIPDATA").sort("interface_id", "start")
+    near = (pl.col("start").diff().over("interface_id") == 60) | (pl.col("start").diff(-1).over("interface_id") == -60)
+    return skip.filter(near)
+
+
 SIGNALS: dict[str, Callable[[Dataset], pl.DataFrame]] = {
     "asymmetric_route": asymmetric,
     "health_check_299": status_299,
@@ -114,6 +127,8 @@ SIGNALS: dict[str, Callable[[Dataset], pl.DataFrame]] = {
     "nacl_deny_destination": deny_burst,
     "tgw_route_missing": syn_only,
     "firewall_drop": unanswered_request,
+    "port_scan": lateral_scan,
+    "capture_gap": skipdata_run,
 }
 
 

@@ -10,13 +10,14 @@ from ..errors import UsageError
 from ..findings import SEVERITIES, Finding, severity_rank
 from ..spark import add_engine_arguments, open_spark_lake
 from ..timeparse import parse_time
+from .lake_args import add_lake_arguments, location
 
 HELP = "run the detectors over a lake and write findings.json"
 EXAMPLE = "flowsleuth detect --lake lake/ --out out/ --since 2026-01-05T00:00Z --fail-on high"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lake", type=Path, help="lake directory (from 'flowsleuth ingest')")
+    add_lake_arguments(parser)
     parser.add_argument("--out", type=Path, help="output directory for findings.json")
     parser.add_argument("--since", help="window start, ISO 8601 UTC (default: earliest event in the lake)")
     parser.add_argument("--until", help="window end, exclusive (default: just after the latest event)")
@@ -76,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     until = parse_time(args.until, name="--until") if args.until else None
     topology = Topology.load(args.topology) if args.topology else None
     params = parse_param_args(args.param)
-    con = open_spark_lake(args.lake, args.spark_master) if args.engine == "spark" else open_lake(args.lake)
+    lake = location(args)
+    con = open_spark_lake(args.lake, args.spark_master) if args.engine == "spark" else open_lake(lake)
     try:
         result = run_detectors(
             con,
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         con.close()
     path = write_findings(result.findings, args.out)
-    write_lake_findings(result.findings, args.lake)
+    write_lake_findings(result.findings, lake)
 
     _print_findings(result.findings)
     for note in result.notes:

@@ -54,6 +54,56 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_engine_arguments(parser)
 
 
+class TerminalProgress:
+    """Objects, lines, MB/s and ETA on stderr while an ingest runs (rich, only on a terminal).
+
+    The total grows while the sources are listed; the ETA is rich's, over listed bytes.
+    """
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+        self.objects = self.listed_n = self.lines = 0
+        self.progress = Progress(
+            TextColumn("ingest"), BarColumn(), TextColumn("{task.fields[objects]} objects, {task.fields[lines]} lines"),
+            TransferSpeedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=Console(stderr=True), transient=True,
+        )  # fmt: skip
+        self.task = self.progress.add_task("ingest", total=0, objects="0/0", lines="0")
+
+    def __enter__(self) -> TerminalProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def listed(self, size: int) -> None:
+        self.listed_n += 1
+        task = self.progress.tasks[0]
+        self.progress.update(self.task, total=(task.total or 0) + size, objects=f"{self.objects:,}/{self.listed_n:,}")
+
+    def taken(self, lines: int, size: int) -> None:
+        self.objects += 1
+        self.lines += lines
+        self.progress.update(self.task, advance=size, objects=f"{self.objects:,}/{self.listed_n:,}", lines=f"{self.lines:,}")
+
+
+def one_line(s: object) -> str:
+    """The run in one line: what landed, how fast (lines/s over the whole run)."""
+    from ..ingest import IngestSummary
+
+    assert isinstance(s, IngestSummary)
+    rate = s.lines_read / s.elapsed_s if s.elapsed_s else 0.0
+    return (
+        f"ingested {s.objects_done:,} objects ({s.objects_unchanged:,} unchanged, {s.objects_replaced:,} replaced, "
+        f"{s.objects_failed:,} failed): "
+        f"{s.lines_read:,} lines read -> {s.rows:,} rows + {s.rejects:,} rejects in {s.elapsed_s:.1f} s, "
+        f"{rate:,.0f} lines/s, {s.mb_per_s:.1f} MB/s"
+    )
+
+
 def format_summary(s: object) -> str:
     from ..ingest import IngestSummary
 
@@ -78,9 +128,9 @@ def format_summary(s: object) -> str:
     return "\n".join(lines)
 
 
-
 def run(args: argparse.Namespace) -> int:
     import json
+    from contextlib import nullcontext
 
     from ..ingest import ingest
 
@@ -89,17 +139,23 @@ def run(args: argparse.Namespace) -> int:
         from ..spark.ingest import spark_ingest
 
         run_ingest = partial(spark_ingest, master=args.spark_master)
-    summary = run_ingest(
-        args.source, args.lake, since=args.since, until=args.until, profile=args.profile, region=args.region,
-        endpoint_url=args.endpoint_url, workers=args.workers, progress=args.verbose, retry_mode=args.retry_mode,
-        max_attempts=args.max_attempts, max_object_size=args.max_object_size, batch_rows=args.batch_rows,
-        batch_objects=args.batch_objects, retry_failed=args.retry_failed, compact=not args.no_compact,
-        retention_days=args.retention_days,
-    )  # fmt: skip
+    bar = TerminalProgress() if sys.stderr.isatty() and not args.json else None
+    with bar if bar is not None else nullcontext():
+        summary = run_ingest(
+            args.source, args.lake, since=args.since, until=args.until, profile=args.profile, region=args.region,
+            endpoint_url=args.endpoint_url, workers=args.workers, progress=args.verbose, retry_mode=args.retry_mode,
+            max_attempts=args.max_attempts, max_object_size=args.max_object_size, batch_rows=args.batch_rows,
+            batch_objects=args.batch_objects, retry_failed=args.retry_failed, compact=not args.no_compact,
+            retention_days=args.retention_days, sink=bar,
+        )  # fmt: skip
     if args.json:
         print(json.dumps(summary.as_dict(), default=str))
     else:
-        print(format_summary(summary))
+        if args.verbose:
+            print(format_summary(summary))
+        print(one_line(summary))
+        for line in [] if args.verbose else summary.failure_lines():
+            print(line)
     if not summary.ok:
         print(f"flowsleuth: {summary.objects_failed_new} objects failed for the first time; the rest was ingested "
               "(transient failures are retried on later runs, permanent ones with --retry-failed)", file=sys.stderr)

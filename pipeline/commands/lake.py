@@ -27,25 +27,28 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..errors import LakeError, UsageError
-    from ..lake import LakeWriter, Ledger, lake_lock, ledger_path
+    from ..lake import lake_location, lake_lock, ledger_path, open_ledger, open_writer
     from ..lake.compact import compact, drop_expired
     from ..lake.status import lake_status
     from ..lake.writer import write_errors
 
-    lake = Path(args.lake)
+    loc = lake_location(args.lake)  # an S3 lake takes its endpoint and credentials from the environment
     if args.lake_action == "status":
+        if loc.remote:
+            raise UsageError("flowsleuth lake status reads a local lake; for an S3 lake use read_ledger(lake) in a notebook")
+        lake = Path(args.lake)
         status = lake_status(lake)
         print(json.dumps(status.as_dict()) if args.json else "\n".join(status.lines()))
         return 0
-    if not ledger_path(lake).exists():
+    if not loc.remote and not ledger_path(loc.local).exists():
         raise LakeError(f"{str(lake)!r} has no ledger; it is not a lake written by flowsleuth ingest")
     if args.retention_days is not None and args.retention_days <= 0:
         raise UsageError(f"--retention-days must be positive (got {args.retention_days})")
-    with lake_lock(lake):
-        ledger = Ledger(lake, run_id=f"compact-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
+    with lake_lock(loc):
+        ledger = open_ledger(loc, run_id=f"compact-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
         try:
-            writer = LakeWriter(lake, ledger)
-            with write_errors(lake):
+            writer = open_writer(loc, ledger)
+            with write_errors(loc):
                 writer.recover()
                 cutoff = datetime.now(UTC) - timedelta(days=args.retention_days) if args.retention_days else None
                 kept = drop_expired(writer, cutoff) if cutoff else None

@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
+from .lake_args import add_lake_arguments, location
 
 HELP = "write the incident report (self-contained HTML, markdown for chat, or CSV)"
 EXAMPLE = "flowsleuth report --lake lake/ --out out/   (reads out/findings.json from 'flowsleuth detect')"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lake", type=Path, required=True, help="lake directory")
+    add_lake_arguments(parser, required=True)
     parser.add_argument("--out", type=Path, required=True, help="output directory (report.html, report.md, findings.csv)")
     parser.add_argument(
         "--findings", type=Path, metavar="FILE", help="findings.json (default: OUT/findings.json; run the detectors when absent)"
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     notes: list[str] = []
     if args.findings and not args.findings.exists():
         raise UsageError(f"findings file {str(args.findings)!r} not found; run 'flowsleuth detect' first")
-    con = open_lake(args.lake)
+    con = open_lake(location(args))
     if findings_file.exists():
         try:
             findings = read_findings(findings_file)

@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import LakeError
 from ..findings import Finding
 from ..incidents import Incident, correlate
+from ..lake.storage import LakeLocation, is_remote, lake_location
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,16 @@ def read_incidents(path: str | Path) -> list[Incident]:
     return correlate([Finding.from_dict(d) for d in data["findings"]])
 
 
-def write_lake_findings(findings: Iterable[Finding], lake: str | Path, *, run_at: datetime | None = None) -> Path | None:
+def write_lake_findings(
+    findings: Iterable[Finding], lake: str | Path | LakeLocation, *, run_at: datetime | None = None
+) -> Path | str | None:
     """Append this run's findings to ``<lake>/_findings/`` without duplicating ids.
 
-    Returns the new file, or None when there was nothing to write.
+    Returns the new file (an ``s3://`` URI for an S3 lake), or None when there was nothing to write.
     """
-    lake = Path(lake)
+    if is_remote(lake):
+        return _write_remote_findings(list(findings), lake_location(lake), run_at)
+    lake = lake.local if isinstance(lake, LakeLocation) else Path(lake)
     if not lake.is_dir():
         raise LakeError(f"lake {str(lake)!r} does not exist")
     records = [f.to_dict() for f in findings]
@@ -107,17 +112,40 @@ def write_lake_findings(findings: Iterable[Finding], lake: str | Path, *, run_at
             _atomic_write(old, "\n".join(kept) + "\n")
     if not records:
         return None
-    stamp = (run_at or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    path = folder / f"run-{stamp}.jsonl"
+    path = folder / _run_file_name(run_at)
     _atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     return path
 
 
-def read_lake_findings(lake: str | Path) -> list[Finding]:
+def _run_file_name(run_at: datetime | None) -> str:
+    return f"run-{(run_at or datetime.now(UTC)).astimezone(UTC).strftime('%Y%m%dT%H%M%S%fZ')}.jsonl"
+
+
+def _write_remote_findings(records: list[Finding], loc: LakeLocation, run_at: datetime | None) -> str | None:
+    """The same on S3: each file is one PUT (atomic); an id briefly in two files is read once."""
+    fs = loc.fs
+    new_ids = {f.id for f in records}
+    for old in sorted(fs.glob(loc.path(f"{FINDINGS_DIR}/run-*.jsonl"))):
+        lines = [line for line in fs.cat_file(old).decode("utf-8").splitlines() if line.strip()]
+        kept = [line for line in lines if json.loads(line)["id"] not in new_ids]
+        if not kept:
+            fs.rm_file(old)
+        elif len(kept) != len(lines):
+            fs.pipe_file(old, ("\n".join(kept) + "\n").encode("utf-8"))
+    if not records:
+        return None
+    rel = f"{FINDINGS_DIR}/{_run_file_name(run_at)}"
+    fs.pipe_file(loc.path(rel), "".join(json.dumps(f.to_dict(), ensure_ascii=False) + "\n" for f in records).encode("utf-8"))
+    return loc.uri(rel)
+
+
+def read_lake_findings(lake: str | Path | LakeLocation) -> list[Finding]:
     """Every finding stored in the lake (each id once)."""
+    loc = lake_location(lake)
+    texts = [loc.fs.cat_file(p).decode("utf-8") for p in sorted(loc.fs.glob(loc.path(f"{FINDINGS_DIR}/run-*.jsonl")))]
     out: dict[str, Finding] = {}
-    for path in sorted((Path(lake) / FINDINGS_DIR).glob("run-*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
+    for text in texts:
+        for line in text.splitlines():
             if line.strip():
                 f = Finding.from_dict(json.loads(line))
                 out[f.id] = f

@@ -32,17 +32,26 @@ def looks_like_header(line: str) -> bool:
     return bool(tokens) and all(_NAME_RE.match(t) for t in tokens) and any(t in FLOW_BY_AWS for t in tokens)
 
 
-def parse_header(spec: str | Sequence[str], *, source_uri: str | None = None, line: int | None = None) -> tuple[str, ...]:
+def unknown_fields(names: Sequence[str]) -> tuple[str, ...]:
+    """The names among ``names`` that AWS does not document (schema drift)."""
+    return tuple(n for n in names if n not in FLOW_BY_AWS)
+
+
+def parse_header(
+    spec: str | Sequence[str], *, source_uri: str | None = None, line: int | None = None, allow_unknown: bool = False
+) -> tuple[str, ...]:
     """Validated field names in order.
 
-    Raises ``UnknownHeaderError`` for names AWS does not document and ``FormatError``
-    for an empty or repetitive list.
+    Raises ``FormatError`` for an empty or repetitive list, and ``UnknownHeaderError``
+    for names AWS does not document, unless ``allow_unknown`` (the object's own header
+    line: AWS adds fields, and an object must not fail because its header names one we
+    do not know yet; such fields still have to be name-shaped).
     """
     names = header_tokens(spec)
     where = f" in {source_uri}" if source_uri else ""
     if not names:
         raise FormatError(f"empty flow-log header{where}; expected field names such as 'version account-id ...'", source_uri=source_uri, line=line)
-    unknown = [n for n in names if n not in FLOW_BY_AWS]
+    unknown = [n for n in names if n not in FLOW_BY_AWS and not (allow_unknown and _NAME_RE.match(n))]
     if unknown:
         shown = ", ".join(repr(n[:40]) for n in unknown[:5])
         raise UnknownHeaderError(

@@ -31,6 +31,7 @@ class ParsedObject:
     lines_read: int = 0
     header_lines: int = 0
     extra_field_lines: int = 0  # ALB lines that carried unknown trailing fields (kept, counted)
+    unknown_fields: tuple[str, ...] = ()  # flow-log header fields AWS does not document (kept in extra_fields)
 
 
 def make_reject(line: int, reason: str, raw: str) -> Reject:

@@ -34,9 +34,9 @@ import pyarrow as pa
 from polars._typing import PolarsDataType
 
 from ..errors import FormatError
-from ..schema import FLOW_BY_AWS, VPC_FLOW_SCHEMA
+from ..schema import FLOW_BY_AWS, VPC_FLOW_SCHEMA, Field
 from .casting import MAX_EPOCH_SECONDS, numeric_fields, type_rows
-from .flow_header import looks_like_header, parse_header
+from .flow_header import looks_like_header, parse_header, unknown_fields
 from .flow_parquet import parse_flow_parquet  # noqa: F401 - also reachable here, where ingest's brief looks for it
 from .lines import count_lines, first_line, normalise_newlines, read_lines_column, select_lines, split_lines
 from .result import ParsedObject, Reject, make_reject
@@ -68,7 +68,7 @@ def parse_vpcflow_detailed(
         return FlowParse(ParsedObject("vpc_flow", VPC_FLOW_SCHEMA.empty_table()), names)
     first, rest = first_line(data)
     if looks_like_header(first):
-        names = parse_header(first, source_uri=source_uri, line=1)
+        names = parse_header(first, source_uri=source_uri, line=1, allow_unknown=True)
         header_text, header_lines = first, 1
     elif header is not None:
         names = parse_header(header, source_uri=source_uri)
@@ -81,7 +81,10 @@ def parse_vpcflow_detailed(
             source_uri=source_uri,
             line=1,
         )
-    columns = [FLOW_BY_AWS[n].column for n in names]
+    columns = [_field(n).column for n in names]
+    drift = unknown_fields(names)
+    if drift:
+        log.warning("%s: header names field(s) AWS does not document: %s (kept in extra_fields)", source_uri, ", ".join(drift))
     first_no = header_lines + 1
     got = _fast_parse(data, header_lines, lines_read, names, columns, header_text) if fast else None
     if got is not None:
@@ -103,8 +106,17 @@ def parse_vpcflow_detailed(
         rejects=rejects,
         lines_read=lines_read,
         header_lines=header_lines,
+        unknown_fields=drift,
     )
     return FlowParse(parsed, names)
+
+
+_EXTRA = "__extra:"
+
+
+def _field(name: str) -> Field:
+    """The documented field, or a text stand-in for a header name AWS does not document (yet)."""
+    return FLOW_BY_AWS.get(name) or Field(aws=name, column=_EXTRA + name, kind="str")
 
 
 #: Bytes on which polars' integer reader is laxer than ``casting`` (it trims a leading tab and
@@ -118,7 +130,7 @@ _BLOCK = 1 << 20  # bytes per block of the clean-body check
 
 def _schema(names: Sequence[str], columns: list[str], *, ints: bool) -> dict[str, PolarsDataType]:
     return {
-        c: (pl.Int64 if ints and FLOW_BY_AWS[n].kind == "int" else pl.String) for n, c in zip(names, columns, strict=False)
+        c: (pl.Int64 if ints and _field(n).kind == "int" else pl.String) for n, c in zip(names, columns, strict=False)
     }  # fmt: skip
 
 
@@ -146,7 +158,7 @@ def _read_typed(
     typed by ``casting`` (which names the bad rows). Values the two accept are the
     same (the bytes where polars' reader is laxer never get here).
     """
-    numeric = numeric_fields([FLOW_BY_AWS[n] for n in names], columns)
+    numeric = numeric_fields([_field(n) for n in names], columns)
     rejects: list[tuple[int, str]] = []
     if typed:  # ``typed=False``: the caller already saw this read fail
         try:
@@ -198,7 +210,7 @@ def _fast_parse(
             frame = _read(src, skip, names, columns, ints=True)
             if frame.shape == (n, width) and not (
                 # without integer columns a repeated header would read as a row
-                all(FLOW_BY_AWS[m].kind == "str" for m in names)
+                all(_field(m).kind == "str" for m in names)
                 and (frame.get_column(columns[0]) == header_text.split(" ", 1)[0]).any()
             ):
                 return frame.with_columns(numbers.alias("source_line")), 0, []
@@ -225,7 +237,7 @@ def _fast_parse(
     odd_idx = (~ok).arg_true()
     odd = list(zip(numbers.gather(odd_idx).to_list(), lines.gather(odd_idx).to_list(), strict=False))
     careful, skipped, rejects = _careful_frame(odd, columns, header_text)
-    fields = [FLOW_BY_AWS[m] for m in names]
+    fields = [_field(m) for m in names]
     careful, type_bad = type_rows(careful, numeric_fields(fields, columns), strings=[f.column for f in fields if f.kind == "str"])
     careful = careful.select(columns + ["source_line"])
     if n_ok == 0:
@@ -336,7 +348,7 @@ def _type_frame(
     frame: pl.DataFrame, names: tuple[str, ...], columns: list[str], source_uri: str
 ) -> tuple[pa.Table, list[tuple[int, str]]]:
     """Typed rows in the lake schema, and (line, reason) for rows that do not type."""
-    fields = [FLOW_BY_AWS[n] for n in names]
+    fields = [_field(n) for n in names]
     strings = [f.column for f in fields if f.kind == "str"]
     good, rejects = type_rows(frame, numeric_fields(fields, columns), strings=strings)
     return _finish(good, columns, source_uri), rejects
@@ -353,6 +365,9 @@ def _finish(good: pl.DataFrame, columns: list[str], source_uri: str) -> pa.Table
                 .then((secs * 1_000_000).cast(pl.Datetime("us", "UTC")))
                 .alias(dst)
             )
+    extra = [c for c in columns if c.startswith(_EXTRA)]
+    if extra:  # unknown header fields, kept as text: {"name": "value", ...} (a "-" is null)
+        derived.append(pl.struct([pl.col(c).alias(c.removeprefix(_EXTRA)) for c in extra]).struct.json_encode().alias("extra_fields"))
     if derived:
         good = good.with_columns(derived)
     return to_schema_table(good, VPC_FLOW_SCHEMA, source_uri=source_uri)

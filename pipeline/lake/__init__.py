@@ -8,15 +8,30 @@ Layout::
     <lake>/_ledger/ledger.sqlite             (objects, files, object_files, runs)
     <lake>/_ledger/lock                      (fcntl writer lock)
     <lake>/_tmp/                             (staging; removed at every start)
+
+The lake may be ``s3://bucket/prefix/`` (same layout; ``storage`` resolves it, ``s3``
+makes its commits atomic without rename).
 """
 
 from __future__ import annotations
 
-from .ledger import DONE_STATUSES, FailedObject, Ledger, ObjectEntry, Prior, committed_files, ledger_path, read_ledger
+from .ledger import (
+    DONE_STATUSES,
+    FailedObject,
+    Ledger,
+    ObjectEntry,
+    Prior,
+    committed_files,
+    ledger_path,
+    open_ledger,
+    read_ledger,
+)  # fmt: skip
 from .lock import DEFAULT_LOCK_WAIT, lake_lock
-from .writer import REJECTS_DIR, BatchMember, BatchResult, LakeWriter, RecoveryReport
+from .storage import LakeLocation, is_remote, lake_location
+from .writer import REJECTS_DIR, BatchMember, BatchResult, Holding, LakeWriter, RecoveryReport, StagedBatch, open_writer
 
 __all__ = [
-    "DEFAULT_LOCK_WAIT", "DONE_STATUSES", "REJECTS_DIR", "BatchMember", "BatchResult", "FailedObject", "LakeWriter",
-    "Ledger", "ObjectEntry", "Prior", "RecoveryReport", "committed_files", "lake_lock", "ledger_path", "read_ledger",
+    "DEFAULT_LOCK_WAIT", "DONE_STATUSES", "REJECTS_DIR", "BatchMember", "BatchResult", "FailedObject", "Holding",
+    "LakeLocation", "LakeWriter", "Ledger", "ObjectEntry", "Prior", "RecoveryReport", "StagedBatch", "committed_files",
+    "is_remote", "lake_lock", "lake_location", "ledger_path", "open_ledger", "open_writer", "read_ledger",
 ]  # fmt: skip

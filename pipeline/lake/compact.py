@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
 
+from ..errors import LakeError
 from ..schema import REJECTS_SCHEMA, TABLES
 from .ledger import FileEntry, Ledger
 from .writer import PARQUET_COMPRESSION, REJECTS_DIR, LakeWriter, _fsync, _hash
@@ -114,7 +115,7 @@ def compact(
 
 
 def _compact_one(writer: LakeWriter, table_name: str, folder: str, files: list[tuple[str, int, int]], result: CompactResult) -> None:
-    lake, ledger = writer.lake, writer.ledger
+    ledger = writer.ledger
     paths = sorted(p for p, _, _ in files)
     schema = REJECTS_SCHEMA if table_name == REJECTS_DIR else TABLES[table_name]
     rel = f"{folder}/part-{_hash('compact', folder, *paths)}.parquet"
@@ -124,14 +125,15 @@ def _compact_one(writer: LakeWriter, table_name: str, folder: str, files: list[t
     try:
         with pq.ParquetWriter(tmp_path, schema, compression=PARQUET_COMPRESSION) as out:
             for p in paths:
-                data = pq.read_table(lake / p, partitioning=None)
+                data = writer._read_file(p)
+                if data is None:
+                    raise LakeError(f"lake file {p!r} vanished during compaction; the next run repairs it")
                 out.write_table(writer._conform(data, schema))
                 rows += data.num_rows
         if writer.fsync:
             _fsync(tmp_path)
         size = tmp_path.stat().st_size
-        final = lake / rel
-        os.replace(tmp_path, final)
+        writer._publish_files([(tmp_path, rel)])
         mappings = ledger.con.execute(
             f"SELECT uri, ?, sum(rows) FROM object_files WHERE path IN ({','.join('?' * len(paths))}) GROUP BY uri",
             (rel, *paths),
@@ -139,8 +141,7 @@ def _compact_one(writer: LakeWriter, table_name: str, folder: str, files: list[t
         ledger.commit_batch([], [FileEntry(path=rel, table_name=table_name, rows=rows, bytes=size)], paths, mappings)
     finally:
         tmp_path.unlink(missing_ok=True)
-    for p in paths:
-        (lake / p).unlink(missing_ok=True)
+    writer._remove_files(paths)
     result.partitions += 1
     result.files_before += len(paths)
     result.files_after += 1
@@ -190,8 +191,8 @@ def drop_expired(writer: LakeWriter, cutoff: datetime) -> RetentionResult:
     except BaseException:
         ledger.con.execute("ROLLBACK")
         raise
-    for p in expired:
-        (lake / p).unlink(missing_ok=True)
+    ledger.publish()
+    writer._remove_files(expired)
     for folder in sorted(folders, reverse=True):
         for d in (lake / folder, (lake / folder).parent):
             try:

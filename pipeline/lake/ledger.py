@@ -26,13 +26,15 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import LakeError
+from .storage import LakeLocation, is_remote, lake_location
 
 log = logging.getLogger(__name__)
 
@@ -315,6 +317,9 @@ class Ledger:
             raise
         return sorted(uris)
 
+    def publish(self) -> None:
+        """Make what is committed visible to readers: a no-op here (SQLite commits are); an S3 lake PUTs its ledger."""
+
     def start_run(self) -> None:
         self.con.execute("INSERT OR REPLACE INTO runs (run_id, started_at) VALUES (?, ?)", (self.run_id, _now()))
 
@@ -325,35 +330,59 @@ class Ledger:
         )
 
 
-def read_ledger(lake: str | Path, table: str = "objects") -> Any:
+@contextmanager
+def _ledger_file(lake: str | Path | LakeLocation) -> Iterator[Path | None]:
+    """The ledger database to read: in place for a local lake, a downloaded copy for S3."""
+    if is_remote(lake):
+        from .s3 import ledger_copy
+
+        with ledger_copy(lake_location(lake)) as copy:
+            yield copy
+        return
+    path = ledger_path(lake.local if isinstance(lake, LakeLocation) else lake)
+    yield path if path.exists() else None
+
+
+def read_ledger(lake: str | Path | LakeLocation, table: str = "objects") -> Any:
     """A ledger table as a polars DataFrame (for notebooks and tests)."""
     import polars as pl
 
     if table not in ("objects", "files", "object_files", "runs"):
         raise ValueError(f"unknown ledger table {table!r}")
-    path = ledger_path(lake)
-    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        cur = con.execute(f"SELECT * FROM {table}")
-        cols = [d[0] for d in cur.description]
-        return pl.DataFrame(cur.fetchall(), schema=cols, orient="row")
-    finally:
-        con.close()
+    with _ledger_file(lake) as path:
+        if path is None:
+            raise FileNotFoundError(f"lake {str(lake)!r} has no ledger")
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            cur = con.execute(f"SELECT * FROM {table}")
+            cols = [d[0] for d in cur.description]
+            return pl.DataFrame(cur.fetchall(), schema=cols, orient="row")
+        finally:
+            con.close()
 
 
-def committed_files(lake: str | Path) -> dict[str, list[str]] | None:
+def committed_files(lake: str | Path | LakeLocation) -> dict[str, list[str]] | None:
     """table → committed file paths (relative), or None when the lake has no ledger."""
-    path = ledger_path(lake)
-    if not path.exists():
-        return None
-    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        check_version(con, path)
-        out: dict[str, list[str]] = {}
-        for p, t in con.execute("SELECT path, table_name FROM files ORDER BY path"):
-            out.setdefault(t, []).append(p)
-        return out
-    except sqlite3.OperationalError:
-        return None
-    finally:
-        con.close()
+    with _ledger_file(lake) as path:
+        if path is None:
+            return None
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            check_version(con, path)
+            out: dict[str, list[str]] = {}
+            for p, t in con.execute("SELECT path, table_name FROM files ORDER BY path"):
+                out.setdefault(t, []).append(p)
+            return out
+        except sqlite3.OperationalError:
+            return None
+        finally:
+            con.close()
+
+
+def open_ledger(lake: LakeLocation, run_id: str) -> Ledger:
+    """The writer's ledger for a lake (an S3 lake's is published per commit; see ``lake.s3``)."""
+    if lake.remote:
+        from .s3 import S3Ledger
+
+        return S3Ledger(lake, run_id)
+    return Ledger(lake.local, run_id)

@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from ..errors import LakeError
 from ..schema import REJECTS_SCHEMA, TABLES
 from .ledger import FileEntry, Ledger, ObjectEntry
 from .partition import event_span, fallback_column, split_partitions
+from .storage import LakeLocation
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,24 @@ class BatchResult:
 
 
 @dataclass
+class Holding:
+    """Files holding earlier rows of a batch's objects (path -> uris), and every live file's table."""
+
+    files: dict[str, set[str]]
+    live: dict[str, str]
+
+
+@dataclass
+class StagedBatch:
+    """A batch written under ``_tmp/`` and fsynced, not yet part of the lake."""
+
+    members: list[BatchMember]
+    staged: list[tuple[Path, FileEntry, dict[str, int]]]
+    removed: list[str]
+    result: BatchResult
+
+
+@dataclass
 class RecoveryReport:
     temp_removed: int = 0
     orphans_removed: int = 0
@@ -89,7 +109,7 @@ class RecoveryReport:
 
 
 @contextmanager
-def write_errors(lake: Path) -> Iterator[None]:
+def write_errors(lake: str | Path | LakeLocation) -> Iterator[None]:
     """Turn a failed lake write (full disk, permissions) into one ``LakeError`` line.
 
     Nothing committed is lost: a batch only counts once its ledger transaction commits,
@@ -120,6 +140,15 @@ def _hash(*parts: str) -> str:
     return h.hexdigest()[:32]
 
 
+def _stats_columns(schema: pa.Schema) -> list[str]:
+    """Columns whose min/max go into the footer: numbers and times, which readers prune on.
+
+    Min/max of log strings (addresses, ids, URLs) span nearly everything in every file
+    and cost about a third of the encoding time.
+    """
+    return [f.name for f in schema if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -137,6 +166,7 @@ class LakeWriter:
         self.fsync = fsync
         self.tmp = self.lake / TMP_DIR
         self._seq = 0
+        self._seq_lock = threading.Lock()
 
     # --- recovery -----------------------------------------------------------
     def recover(self) -> RecoveryReport:
@@ -204,11 +234,11 @@ class LakeWriter:
     # --- staging ------------------------------------------------------------
     def _stage(self, data: pa.Table, rel: str, table_name: str) -> tuple[Path, FileEntry, dict[str, int]]:
         self.tmp.mkdir(parents=True, exist_ok=True)
-        self._seq += 1
-        tmp_path = self.tmp / f"{os.getpid()}-{self._seq}.parquet"
-        pq.write_table(data, tmp_path, compression=PARQUET_COMPRESSION)
-        if self.fsync:
-            _fsync(tmp_path)
+        with self._seq_lock:
+            self._seq += 1
+            seq = self._seq
+        tmp_path = self.tmp / f"{os.getpid()}-{seq}.parquet"
+        pq.write_table(data, tmp_path, compression=PARQUET_COMPRESSION, write_statistics=_stats_columns(data.schema))
         counts = pc.value_counts(data.column("source_uri"))
         per_uri = {v["values"].as_py(): v["counts"].as_py() for v in counts}
         entry = FileEntry(path=rel, table_name=table_name, rows=data.num_rows, bytes=tmp_path.stat().st_size)
@@ -232,30 +262,79 @@ class LakeWriter:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
             raise LakeError(f"parsed rows do not match the lake schema: {e}") from None
 
+    # --- where files go (an S3 lake overrides these three) ----------------------
+    def _publish_files(self, staged: list[tuple[Path, str]]) -> None:
+        """Move staged files to their lake paths (before the ledger commit names them)."""
+        for tmp_path, rel in staged:
+            final = self.lake / rel
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp_path, final)
+
+    def _remove_files(self, rels: list[str]) -> None:
+        """Delete files the ledger no longer lists."""
+        for rel in rels:
+            (self.lake / rel).unlink(missing_ok=True)
+
+    def _read_file(self, rel: str) -> pa.Table | None:
+        """A committed file's rows, or None when it is gone."""
+        path = self.lake / rel
+        return pq.read_table(path, partitioning=None) if path.exists() else None
+
     # --- commit -------------------------------------------------------------
     def commit(self, members: list[BatchMember]) -> BatchResult:
         """Publish a batch of objects (see the module docstring for the protocol)."""
+        return self.publish(self.stage(members, self.holding(members)))
+
+    def holding(self, members: list[BatchMember]) -> Holding:
+        """Ledger facts ``stage`` needs: files holding earlier rows of these objects.
+
+        Read on the ledger's thread, after every earlier batch is published, so a file
+        an earlier batch replaced is never read.
+        """
+        held = self.ledger.files_holding({m.entry.uri for m in members})
+        return Holding(held, self.ledger.live_files() if held else {})
+
+    def stage(self, members: list[BatchMember], holding: Holding) -> StagedBatch:
+        """Steps 1-2: encode and write the batch's files under ``_tmp/``, fsynced (no ledger access).
+
+        Thread-safe against the ledger's thread: ingest runs it on a writer thread while
+        the next batch is parsed. On error nothing staged is left behind.
+        """
         result = BatchResult()
+        batch = StagedBatch(members=members, staged=[], removed=[], result=result)
         if not members:
-            return result
+            return batch
         batch_id = _hash(*sorted(m.identity for m in members))
-        staged: list[tuple[Path, FileEntry, dict[str, int]]] = []
         try:
-            self._stage_new_rows(members, batch_id, staged, result)
-            removed = self._stage_rewrites(members, staged, result)
-            added_paths = {e.path for _, e, _ in staged}
-            removed = [p for p in removed if p not in added_paths]  # same name rewritten in place
-            for tmp_path, entry, _ in staged:
-                final = self.lake / entry.path
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp_path, final)
+            self._stage_new_rows(members, batch_id, batch.staged, result)
+            removed = self._stage_rewrites(members, holding, batch.staged, result)
+            added_paths = {e.path for _, e, _ in batch.staged}
+            batch.removed = [p for p in removed if p not in added_paths]  # same name rewritten in place
+            if self.fsync:  # once per file, after all are written: the kernel has flushed most by now
+                for tmp_path, _, _ in batch.staged:
+                    _fsync(tmp_path)
+        except BaseException:
+            self.discard(batch)
+            raise
+        return batch
+
+    def discard(self, batch: StagedBatch) -> None:
+        """Remove a staged batch that will not be published."""
+        for tmp_path, _, _ in batch.staged:
+            tmp_path.unlink(missing_ok=True)
+
+    def publish(self, batch: StagedBatch) -> BatchResult:
+        """Steps 3-5: rename into place, commit the ledger, delete replaced files."""
+        result, staged, removed = batch.result, batch.staged, batch.removed
+        if not batch.members:
+            return result
+        try:
+            self._publish_files([(tmp_path, entry.path) for tmp_path, entry, _ in staged])
             mappings = [(uri, entry.path, n) for _, entry, per_uri in staged for uri, n in per_uri.items()]
-            self.ledger.commit_batch([m.entry for m in members], [e for _, e, _ in staged], removed, mappings)
+            self.ledger.commit_batch([m.entry for m in batch.members], [e for _, e, _ in staged], removed, mappings)
         finally:
-            for tmp_path, _, _ in staged:
-                tmp_path.unlink(missing_ok=True)
-        for rel in removed:
-            (self.lake / rel).unlink(missing_ok=True)
+            self.discard(batch)
+        self._remove_files(removed)
         result.files_added = len(staged)
         result.files_removed = len(removed)
         result.bytes_written = sum(e.bytes for _, e, _ in staged)
@@ -284,23 +363,23 @@ class LakeWriter:
             data = pa.concat_tables([self._conform(r, REJECTS_SCHEMA) for r in rejects])
             staged.append(self._stage(data, f"{REJECTS_DIR}/part-{_hash(REJECTS_DIR, batch_id)}.parquet", REJECTS_DIR))
 
-    def _stage_rewrites(self, members: list[BatchMember], staged: list[tuple[Path, FileEntry, dict[str, int]]], result: BatchResult) -> list[str]:
+    def _stage_rewrites(
+        self, members: list[BatchMember], held: Holding, staged: list[tuple[Path, FileEntry, dict[str, int]]], result: BatchResult
+    ) -> list[str]:
         """Rewrite files that hold rows of objects in this batch without those rows; returns replaced paths."""
         uris = {m.entry.uri for m in members}
-        holding = self.ledger.files_holding(uris)
+        holding, live = held.files, held.live
         if not holding:
             return []
         result.replaced_objects = len({u for us in holding.values() for u in us} & uris)
-        live = self.ledger.live_files()
         removed: list[str] = []
         for rel, file_uris in sorted(holding.items()):
             removed.append(rel)
             keep = file_uris - uris
-            path = self.lake / rel
-            if not keep or not path.exists():
+            data = self._read_file(rel) if keep else None
+            if data is None:
                 continue
             table_name = live.get(rel, "")
-            data = pq.read_table(path, partitioning=None)
             data = data.filter(pc.invert(pc.is_in(data.column("source_uri"), value_set=pa.array(sorted(uris), pa.string()))))
             if data.num_rows == 0:
                 continue
@@ -310,3 +389,12 @@ class LakeWriter:
             staged.append(self._stage(self._conform(data, schema), new_rel, table_name))
         log.info("replacing rows of %d changed objects (%d files rewritten)", result.replaced_objects, len(removed))
         return removed
+
+
+def open_writer(lake: LakeLocation, ledger: Ledger) -> LakeWriter:
+    """The writer for a lake: local folders as above, S3 through ``lake.s3``."""
+    if lake.remote:
+        from .s3 import S3LakeWriter
+
+        return S3LakeWriter(lake, ledger)
+    return LakeWriter(lake.local, ledger)

@@ -127,7 +127,12 @@ def generate(
         traffic.endpoint_idle()
         if env.other_vpcs:
             traffic.other_vpcs()
-        flows = with_flow_slots(traffic.take_flows(), rng)
+        if faults.get("port_scan"):
+            traffic.lateral_scan()
+        flows = traffic.take_flows()
+        if faults.get("capture_gap"):
+            flows = traffic.capture_gap(flows)
+        flows = with_flow_slots(flows, rng)
         written, flows_left = write_flow_logs(env, _concat(flows_left, flows), out, until=until, compact=compact)
         n_flow += written
         written, requests_left = write_alb_logs(env, _concat(requests_left, requests), out, rng, until=until, compact=compact)

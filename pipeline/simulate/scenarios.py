@@ -20,6 +20,11 @@ the identifiers (``entity``) a correct finding names. Why each detector:
 - firewall_drop -> ``unanswered_flow``: the handshake completes (the firewall must see
   the HTTP request to drop it) but the request is never answered: small one-sided byte
   counts, SYN-ACK as the only reverse flags, FIN/RST from the client after its timeout.
+- port_scan -> ``port_scan`` (severity low): one app instance (compromised, or a scanner
+  nobody announced) probes many ports of the other hosts in its VPC; their security groups
+  REJECT the probes at their interfaces.
+- capture_gap -> ``capture_gap``: one busy app instance's flow log writes SKIPDATA instead of
+  its records for the window (AWS could not capture them).
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ INCIDENTS: tuple[str, ...] = (
     "nacl_deny_destination",
     "tgw_route_missing",
     "firewall_drop",
+    "port_scan",
+    "capture_gap",
 )
 SCENARIOS: tuple[str, ...] = ("clean", *INCIDENTS, "mixed")
 #: ``all`` writes every scenario above into its own sub-folder.
@@ -64,6 +71,8 @@ DETECTORS: dict[str, str | None] = {
     "nacl_deny_destination": "reject_burst",
     "tgw_route_missing": "unanswered_flow",
     "firewall_drop": "unanswered_flow",
+    "port_scan": "port_scan",
+    "capture_gap": "capture_gap",
 }
 
 
@@ -142,6 +151,12 @@ def labels(scenario: str, env: Env, faults: Faults, seed: int, t0: int, t1: int,
             entity = {"endpoint_id": env.ids["vpce_s3"], "service": "s3"}
         elif f.scenario == "nacl_deny_destination":
             entity = {"dstaddr": env.probe_ip, "dstport": "443", "nacl_id": env.ids["acl_app"]}
+        elif f.scenario == "port_scan":
+            h = env.targets[f.index % len(env.targets)]
+            entity = {"srcaddr": h.ip, "interface_id": h.eni}
+        elif f.scenario == "capture_gap":
+            h = env.targets[f.index % len(env.targets)]
+            entity = {"interface_id": h.eni, "subnet_id": h.subnet.subnet_id, "az_id": env.az_ids[h.subnet.az]}
         else:  # tgw_route_missing, firewall_drop
             entity = {"dstaddr": env.api_host.ip, "dstport": str(env.api_port)}
         base = {

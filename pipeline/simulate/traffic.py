@@ -421,6 +421,45 @@ class Traffic:
         skip_t = (rng.uniform(self.t0, self.t1, k) // 60 * 60).astype(np.int64)
         self.flows.append(status_records([self.target_eni[int(i)] for i in rng.integers(0, T, k)], skip_t, "SKIPDATA"))
 
+    # -- labelled scan and capture gap ---------------------------------------------------
+    def lateral_scan(self) -> None:
+        """port_scan: one instance probes many ports of the VPC's other hosts (SYN, REJECTed there)."""
+        e, rng, f = self.env, self.rng, self.faults
+        fs = f.get("port_scan")
+        if fs is None:
+            return
+        lo, hi = max(fs.start, self.t0), min(fs.end, self.t1)
+        if lo >= hi:
+            return
+        src = e.targets[fs.index % len(e.targets)]
+        victims = [h for h in [*e.targets, *e.alb_nodes] if h.eni != src.eni]
+        ports = np.unique(np.concatenate([[21, 22, 23, 25, 53, 80, 110, 135, 139, 143, 443, 445, 993, 1433, 1521, 2049,
+                                           2375, 3306, 3389, 5432, 5900, 6379, 8080, 9200, 11211, 27017],
+                                          rng.integers(1, 10000, 40)]))  # fmt: skip
+        t = np.sort(rng.uniform(lo, hi, len(victims) * len(ports)))
+        n = len(t)
+        order = rng.permutation(n)
+        vic, port = order // len(ports), ports[order % len(ports)]
+        zero = np.zeros(n, dtype=np.int64)
+        pk = rng.integers(1, 3, n)
+        c = Conversation(t, rng.uniform(0, 2, n), pl.repeat(src.ip, n, eager=True), eph(rng, n), pick([h.ip for h in victims], vic),
+                         port, 6, pk, pk * 44, zero, zero, SYN, 0)  # fmt: skip
+        self.flows.append(observe(c, pl.repeat(src.eni, n, eager=True), "a", path=1))
+        self.flows.append(observe(c, pick([h.eni for h in victims], vic), "b", path=None, fwd_action="REJECT"))
+
+    def capture_gap(self, flows: pl.DataFrame) -> pl.DataFrame:
+        """capture_gap: the instance's records of the window are replaced by one SKIPDATA per minute."""
+        fg = self.faults.get("capture_gap")
+        if fg is None:
+            return flows
+        lo, hi = max(fg.start, self.t0), min(fg.end, self.t1)
+        if lo >= hi:
+            return flows
+        eni = self.env.targets[fg.index % len(self.env.targets)].eni
+        lost = (pl.col("interface_id") == eni) & pl.col("start").is_between(lo, hi - 1)
+        minutes = np.arange(lo // 60 * 60, hi, 60, dtype=np.int64)
+        return pl.concat([flows.filter(~lost), status_records([eni], minutes, "SKIPDATA")])
+
     # -- other accounts' VPCs in the same bucket ------------------------------------------
     def other_vpcs(self) -> None:
         """Benign default VPCs of other accounts: public web servers, S3 through the internet

@@ -39,6 +39,8 @@ CONF_INSTANCE = 0.95  # records carry an instance id
 CONF_ALB_NODE = 0.95  # own address is an ALB node_ip
 CONF_NAT = 0.9  # relays private sources to public destinations, no instance
 CONF_NAT_RELAY_ONLY = 0.7  # relays, but no private->public evidence
+CONF_NAT_PAIRED = 0.8  # v2: private -> it -> public flows pair up (same port, packets, bytes, minute)
+MIN_RELAY_PAIRS, MIN_RELAY_PAIR_SOURCES = 10, 2
 CONF_ALB_TARGETS = 0.7  # talks to ALB targets on their ports, no node_ip evidence
 CONF_ENDPOINT = 0.6  # no instance, only answers :443 from private addresses
 CONF_TGW_LOGS = 0.9  # named as tgw-src/dst-eni in Transit Gateway flow logs
@@ -75,12 +77,13 @@ def _flow_base(cols: set[str]) -> str:
     """The interface-level flow records, with every column we use present (NULL if absent)."""
     c = {n: _col(cols, n) for n in (
         "interface_id", "srcaddr", "dstaddr", "pkt_srcaddr", "pkt_dstaddr", "instance_id",
-        "subnet_id", "vpc_id", "az_id", "flow_direction", "interface_type", "pkt_dst_aws_service",
+        "subnet_id", "vpc_id", "az_id", "flow_direction", "interface_type", "pkt_dst_aws_service", "account_id",
     )}  # fmt: skip
     tp = "traffic_path" if "traffic_path" in cols else "NULL::BIGINT"
     dstport = "dstport" if "dstport" in cols else "NULL::BIGINT"
     srcport = "srcport" if "srcport" in cols else "NULL::BIGINT"
     end_time = "end_time" if "end_time" in cols else "NULL::TIMESTAMPTZ"
+    nums = {n: (n if n in cols else "NULL::BIGINT") for n in ("packets", "bytes", "start")}
     return f"""
         SELECT {c['interface_id']} AS interface_id, {c['srcaddr']} AS srcaddr, {c['dstaddr']} AS dstaddr,
                nullif({c['pkt_srcaddr']}, '-') AS pkt_srcaddr, nullif({c['pkt_dstaddr']}, '-') AS pkt_dstaddr,
@@ -89,7 +92,9 @@ def _flow_base(cols: set[str]) -> str:
                nullif({c['flow_direction']}, '-') AS flow_direction,
                nullif({c['interface_type']}, '-') AS interface_type,
                nullif({c['pkt_dst_aws_service']}, '-') AS pkt_dst_aws_service, {tp} AS traffic_path,
-               {srcport} AS srcport, {dstport} AS dstport, {end_time} AS end_time
+               {srcport} AS srcport, {dstport} AS dstport, {end_time} AS end_time,
+               nullif({c['account_id']}, '-') AS account_id,
+               {nums['packets']} AS packets, {nums['bytes']} AS bytes, {nums['start']} AS "start"
         FROM vpc_flow
         WHERE {c['interface_id']} LIKE 'eni-%' AND {c['srcaddr']} IS NOT NULL AND {c['srcaddr']} <> '-' AND {_WINDOW}
     """
@@ -97,7 +102,14 @@ def _flow_base(cols: set[str]) -> str:
 
 def _interface_stats(con: duckdb.DuckDBPyConnection, cols: set[str], has_alb: bool, window: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per interface: its own address, attributes and the evidence for its kind."""
-    nodes = "SELECT DISTINCT node_ip FROM alb_access WHERE node_ip IS NOT NULL" if has_alb else "SELECT NULL::VARCHAR AS node_ip WHERE false"
+    # An ALB log object's key names its account: a node address only marks interfaces of that
+    # account (other accounts' VPCs in the bucket reuse the same private ranges).
+    nodes = (
+        "SELECT DISTINCT node_ip, nullif(regexp_extract(source_uri, 'AWSLogs/(aws-account-id=)?([0-9]{12})/', 2), '') AS account "
+        "FROM alb_access WHERE node_ip IS NOT NULL"
+        if has_alb
+        else "SELECT NULL::VARCHAR AS node_ip, NULL::VARCHAR AS account WHERE false"
+    )
     targets = (
         "SELECT DISTINCT target_ip, target_port FROM alb_access WHERE target_ip IS NOT NULL AND target_ip <> '-'"
         if has_alb
@@ -139,7 +151,7 @@ def _interface_stats(con: duckdb.DuckDBPyConnection, cols: set[str], has_alb: bo
     attrs AS (
         SELECT interface_id, count(*) AS records,
                mode(instance_id) AS instance_id, mode(subnet_id) AS subnet_id, mode(vpc_id) AS vpc_id,
-               mode(az_id) AS az_id, mode(interface_type) AS interface_type,
+               mode(az_id) AS az_id, mode(interface_type) AS interface_type, mode(account_id) AS account_id,
                strftime(max(end_time), '%Y-%m-%dT%H:%M:%SZ') AS last_seen
         FROM f GROUP BY interface_id
     ),
@@ -156,10 +168,27 @@ def _interface_stats(con: duckdb.DuckDBPyConnection, cols: set[str], has_alb: bo
                         ELSE 0 END) = sum(p.n) AS serves_https_only
         FROM pairs p JOIN own USING (interface_id)
         GROUP BY p.interface_id
-    )
+    ),
+    paired AS (
+        -- NAT gateways without packet-level fields (default v2 format): a flow from a private
+        -- source to the interface on port P leaves it again, from its own address to a public
+        -- one on the same P, with the same packets and bytes in the same minute
+        SELECT i.interface_id, count(*) AS relay_pairs, count(DISTINCT i.srcaddr) AS relay_pair_sources
+        FROM f AS i JOIN f AS o
+          ON o.interface_id = i.interface_id AND o.srcaddr = i.dstaddr AND o.dstport = i.dstport
+         AND o.packets = i.packets AND o.bytes = i.bytes AND o.dstaddr <> i.srcaddr
+         AND o."start" BETWEEN i."start" - 5 AND i."start" + 60
+        WHERE i.pkt_dstaddr IS NULL AND i.instance_id IS NULL AND o.pkt_dstaddr IS NULL
+          AND i.srcaddr <> i.dstaddr AND regexp_matches(i.srcaddr, '{_PRIVATE_RE}')
+          AND NOT regexp_matches(o.dstaddr, '{_PRIVATE_RE}')
+        GROUP BY i.interface_id
+    ),
+    node_ips AS ({nodes})
     SELECT attrs.*, evidence.* EXCLUDE (interface_id), own.private_ip, own.own_hits,
-           own.private_ip IN ({nodes}) AS is_alb_node
-    FROM attrs JOIN own USING (interface_id) JOIN evidence USING (interface_id)
+           coalesce(paired.relay_pairs, 0) AS relay_pairs, coalesce(paired.relay_pair_sources, 0) AS relay_pair_sources,
+           EXISTS (SELECT 1 FROM node_ips n WHERE n.node_ip = own.private_ip
+                   AND (n.account IS NULL OR attrs.account_id IS NULL OR n.account = attrs.account_id)) AS is_alb_node
+    FROM attrs JOIN own USING (interface_id) JOIN evidence USING (interface_id) LEFT JOIN paired USING (interface_id)
     ORDER BY interface_id
     """
     return _rows(con, sql, window)
@@ -176,6 +205,8 @@ def _classify(row: dict[str, Any]) -> tuple[InterfaceKind, float, str | None]:
         return "alb", CONF_ALB_NODE, None
     if row.get("relayed"):
         return "nat", CONF_NAT if row.get("relayed_private_sources") else CONF_NAT_RELAY_ONLY, None
+    if row.get("relay_pairs", 0) >= MIN_RELAY_PAIRS and row.get("relay_pair_sources", 0) >= MIN_RELAY_PAIR_SOURCES:
+        return "nat", CONF_NAT_PAIRED, None
     if row.get("alb_targets"):
         return "alb", CONF_ALB_TARGETS, None
     if row.get("serves_https_only"):
@@ -282,7 +313,7 @@ def infer_from_lake(
     topo.vpc_ids = sorted({i.vpc_id for i in topo.interfaces if i.vpc_id})
 
     for lb in lbs:
-        lb.subnet_ids = sorted({i.subnet_id for i in topo.interfaces if i.private_ip in lb.node_ips and i.subnet_id})
+        lb.subnet_ids = sorted({i.subnet_id for i in topo.interfaces if i.kind == "alb" and i.private_ip in lb.node_ips and i.subnet_id})
     topo.load_balancers = lbs
     use = _gateway_endpoint_use(con, flow_cols, window)
     if use:

@@ -20,6 +20,8 @@ description: |
   min_hosts hosts with at least min_rejected_share of them REJECTed. By default only our own
   (private) sources are considered; internet scanners hit public interfaces all day and are
   not an incident (set include_external_sources to see them). Consecutive windows merge.
+  The finding names the interface that recorded the most probed targets (the scanner's own;
+  each victim records only its own probes).
   Misses: slow scans below the thresholds per window, scans that are ACCEPTed and answered by
   RST (not REJECTed), scans from a low fixed source port (e.g. 53), and hosts outside logged subnets.
 false_positives:
@@ -38,7 +40,7 @@ WITH targets AS (
         srcaddr, dstaddr, dstport, protocol,
         start // ($window_minutes * 60) AS w,
         bool_or(action = 'REJECT') AS rejected,
-        min(interface_id) AS interface_id,
+        list(DISTINCT interface_id) AS ifaces,
         min(source_uri) AS source_uri,
         min(source_line) AS source_line
     FROM vpc_flow
@@ -64,12 +66,26 @@ islands AS (
     SELECT srcaddr, island, min(w) AS w_first, max(w) AS w_last
     FROM firing
     GROUP BY srcaddr, island
+),
+iface_rank AS (
+    -- the scanner's own interface records every probe; each victim's only its own: name the
+    -- interface that recorded the most targets (ties: the smallest id)
+    SELECT i.srcaddr, i.island, x.iface, count(*) AS n
+    FROM islands AS i
+    JOIN targets AS t ON t.srcaddr = i.srcaddr AND t.w BETWEEN i.w_first AND i.w_last,
+         unnest(t.ifaces) AS x(iface)
+    GROUP BY ALL
+),
+best_iface AS (
+    SELECT srcaddr, island, first(iface ORDER BY n DESC, iface) AS interface_id
+    FROM iface_rank
+    GROUP BY srcaddr, island
 )
 SELECT
     to_timestamp(i.w_first * $window_minutes * 60) AS window_start,
     to_timestamp((i.w_last + 1) * $window_minutes * 60) AS window_end,
     i.srcaddr,
-    mode(t.interface_id ORDER BY t.interface_id) AS interface_id,
+    any_value(b.interface_id) AS interface_id,
     count(*) AS targets,
     count(DISTINCT t.dstport) AS ports,
     count(DISTINCT t.dstaddr) AS hosts,
@@ -82,5 +98,6 @@ SELECT
          ORDER BY t.source_uri, t.source_line)[1:5] AS samples
 FROM islands AS i
 JOIN targets AS t ON t.srcaddr = i.srcaddr AND t.w BETWEEN i.w_first AND i.w_last
+JOIN best_iface AS b ON b.srcaddr = i.srcaddr AND b.island = i.island
 GROUP BY i.srcaddr, i.island, i.w_first, i.w_last
 ORDER BY window_start, i.srcaddr

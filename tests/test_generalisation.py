@@ -115,3 +115,14 @@ def test_asymmetric_route_on_default_v2_logs_without_topology(tmp_path: Path) ->
     assert found[0].entity.get("nat_interface_id") == env.nat.eni
     loud = [f for f in result.findings if severity_rank(f.severity) >= severity_rank("medium") and not matches(f, inc)]
     assert not loud, "\n".join(describe(f) for f in loud)
+
+
+def test_port_scan_names_the_scanners_own_interface(tmp_path: Path) -> None:
+    """Every victim's interface records the probes it REJECTs; the finding names the scanner's."""
+    lake, labels = _lake(tmp_path, "port_scan", 300, scale=0.3)
+    result = _detect(lake, ["port_scan"])
+    inc = labels["incidents"][0]
+    assert [f.entity.get("interface_id") for f in result.findings if matches(f, inc)] == [inc["entity"]["interface_id"]], (
+        "; ".join(map(describe, result.findings))
+    )
+    assert all(f.severity == "low" for f in result.findings)

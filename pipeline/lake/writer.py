@@ -316,6 +316,8 @@ class LakeWriter:
         except BaseException:
             self.discard(batch)
             raise
+        for m in members:  # written: publishing needs only the ledger entries, so the rows can go now
+            m.data = m.rejects = None
         return batch
 
     def discard(self, batch: StagedBatch) -> None:

@@ -62,6 +62,8 @@ class RunConfig:
     endpoint_url: str | None = None
     workers: int | None = None
     retention_days: float | None = None  # drop lake partitions older than this (default: keep all)
+    engine: str = "duckdb"  # detect on duckdb (this process) or spark
+    spark_master: str | None = None  # with engine spark: local[N], spark://..., sc://...
 
 
 CONFIG_KEYS = tuple(f.name for f in fields(RunConfig))
@@ -111,6 +113,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
             raise UsageError(f"config file {str(path)!r}: detectors must be a list of detector ids")
         elif key == "params" and not (isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())):
             raise UsageError(f"config file {str(path)!r}: params must be tables like [params.reject_burst] min_rejects = 20")
+        elif key == "engine" and value not in ("duckdb", "spark"):
+            raise UsageError(f"config file {str(path)!r}: engine must be duckdb or spark")
         elif key == "workers" and not isinstance(value, int):
             raise UsageError(f"config file {str(path)!r}: workers must be an integer")
         elif key == "retention_days" and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
@@ -406,14 +410,19 @@ def run_batch(cfg: RunConfig) -> RunResult:
             notes += summary.failure_lines(10)
         notes += ingest_notes(summary)
         wanted = detection_span(cfg, summary)
-        con = open_lake(lake)
+        con = open_lake(lake)  # the report's figures read the lake here whatever the engine
+        detect_con = con
+        if cfg.engine == "spark":
+            from .spark import open_spark_lake
+
+            detect_con = open_spark_lake(cfg.lake, cfg.spark_master)
         current: list[Finding] = []
         detect_failed = False
         span: tuple[datetime, datetime] | None = None
         if wanted is None:
             notes.append("nothing new was ingested and no --since/--until given: detection skipped")
         else:
-            result = run_detectors(con, since=wanted[0], until=wanted[1], detectors=cfg.detectors, params=cfg.params, topology=topology)
+            result = run_detectors(detect_con, since=wanted[0], until=wanted[1], detectors=cfg.detectors, params=cfg.params, topology=topology)
             span = (result.since, result.until) if result.since and result.until else None
             current = result.findings
             notes += list(result.notes) + [f"detector failed: {e}" for e in result.errors]

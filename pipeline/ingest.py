@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -86,6 +86,8 @@ DEFAULT_BATCH_OBJECTS = 512
 MAX_FAILURES_KEPT = 100
 TRANSIENT_BACKOFF_BASE = timedelta(minutes=1)  # wait before the 3rd attempt (the 2nd is the next run)
 TRANSIENT_BACKOFF_CAP = timedelta(hours=1)
+#: (sources, candidates in listing order, max object size) -> outcomes in the same order.
+Fetcher = Callable[[list[Source], Iterator[tuple[Source, ObjectRef, KeyInfo, "Prior | None"]], int], Iterator["_Outcome"]]
 
 
 @dataclass
@@ -392,8 +394,13 @@ def ingest(
     compact: bool = True,
     retention_days: float | None = None,
     sink: ProgressSink | None = None,
+    fetcher: Fetcher | None = None,
 ) -> IngestSummary:
-    """Ingest every new or changed log object under ``sources`` into ``lake``; see the module docstring."""
+    """Ingest every new or changed log object under ``sources`` into ``lake``; see the module docstring.
+
+    ``fetcher`` replaces the thread pool (``pipeline.spark.ingest``: parse on Spark executors);
+    listing, the ledger and the commits stay here, so the lake is the same either way.
+    """
     started = time.monotonic()
     specs = [str(sources)] if isinstance(sources, (str, Path)) else [str(s) for s in sources]
     window = TimeWindow(parse_time(since, name="--since"), parse_time(until, name="--until"), late_margin)
@@ -422,7 +429,7 @@ def ingest(
             with write_errors(loc):
                 _run(
                     srcs, window, ledger, writer, summary, n_workers, max_object_size, batch_rows, batch_objects,
-                    progress, retry_failed, expire_before, sink,
+                    progress, retry_failed, expire_before, sink, fetcher,
                 )  # fmt: skip
                 _maintain(writer, summary, compact=compact, margin=late_margin, expire_before=expire_before)
             writer.close()
@@ -472,6 +479,7 @@ def _run(
     retry_failed: bool = False,
     expire_before: datetime | None = None,
     sink: ProgressSink | None = None,
+    fetcher: Fetcher | None = None,
 ) -> None:
     skipped: list[ObjectEntry] = []
     batch: list[BatchMember] = []
@@ -563,6 +571,12 @@ def _run(
         if batch_rows_now >= batch_rows or len(batch) >= batch_objects:
             flush()
 
+    if fetcher is not None:  # another engine fetches and parses; outcomes come back in listing order
+        candidates = _candidates(sources, window, ledger, summary, skipped, retry_failed, expire_before)
+        for out in fetcher(sources, candidates, max_object_size):
+            take(out)
+        flush()
+        return
     in_flight: deque[Future[_Outcome]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         try:

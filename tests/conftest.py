@@ -15,3 +15,13 @@ DATA_SAMPLES = REPO / "data-samples"
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def spark():  # type: ignore[no-untyped-def]
+    """One local[2] SparkSession for every Spark test of the run (a JVM start costs seconds)."""
+    from pipeline.spark import spark_session
+
+    session = spark_session("local[2]")
+    yield session
+    session.stop()

@@ -295,3 +295,34 @@ def test_relative_lake_path_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     summary = ingest(["src"], Path("lake"), workers=1)
     assert summary.ok and summary.rows_by_table["vpc_flow"] == 20
     assert len(lake_rows(Path("lake"))) == 20 and read_ledger("lake").height == 6
+
+
+
+class _Recorder:
+    """A ProgressSink that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+        self.done: list[tuple[int, int]] = []
+
+    def listed(self, size: int) -> None:
+        self.sizes.append(size)
+
+    def taken(self, lines: int, size: int) -> None:
+        self.done.append((lines, size))
+
+
+def test_progress_sink_sees_every_fetched_object_and_the_summary_line_adds_up(tmp_path: Path) -> None:
+    from pipeline.commands.ingest import one_line
+
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    make_source(src)
+    rec = _Recorder()
+    s = ingest([str(src)], lake, workers=2, batch_objects=3, sink=rec)
+    assert len(rec.sizes) == len(rec.done) == s.objects_done == 12
+    assert sum(lines for lines, _ in rec.done) == s.lines_read
+    assert sum(size for _, size in rec.done) == s.bytes_downloaded == sum(rec.sizes)
+    line = one_line(s)
+    assert f"{s.lines_read:,} lines read" in line and "lines/s" in line and "\n" not in line
+    again = ingest([str(src)], lake, sink=rec)  # nothing to fetch: nothing reported
+    assert again.objects_unchanged == 12 and len(rec.done) == 12

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..findings import SEVERITIES, Finding, severity_rank
+from ..spark import add_engine_arguments, open_spark_lake
 from ..timeparse import parse_time
 from .lake_args import add_lake_arguments, location
 
@@ -25,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topology", type=Path, metavar="FILE", help="topology.json (subnets, AZs, interfaces)")
     parser.add_argument("--fail-on", choices=SEVERITIES, help="exit 3 when a finding at or above this severity exists")
     parser.add_argument("--no-infer-topology", action="store_true", help="do not infer subnets/interfaces from the logs")
+    add_engine_arguments(parser)
     parser.add_argument("--list", action="store_true", help="list the detectors and their parameters, then exit")
 
 
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     topology = Topology.load(args.topology) if args.topology else None
     params = parse_param_args(args.param)
     lake = location(args)
-    con = open_lake(lake)
+    con = open_spark_lake(args.lake, args.spark_master) if args.engine == "spark" else open_lake(lake)
     try:
         result = run_detectors(
             con,

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
+from typing import Any
+
+from ..spark import add_engine_arguments
 
 HELP = "ingest VPC flow logs and ALB logs from S3 or local folders into a Parquet lake"
 EXAMPLE = "flowsleuth ingest --source s3://my-logs/AWSLogs/ --lake ./lake --since 2024-05-01T00:00Z --until 2024-05-02"
@@ -47,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retention-days", type=float, metavar="N",
                         help="drop partitions (and their ledger rows) older than N days; objects stamped before are not fetched")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_engine_arguments(parser)
 
 
 class TerminalProgress:
@@ -129,9 +134,14 @@ def run(args: argparse.Namespace) -> int:
 
     from ..ingest import ingest
 
+    run_ingest: Any = ingest
+    if args.engine == "spark":
+        from ..spark.ingest import spark_ingest
+
+        run_ingest = partial(spark_ingest, master=args.spark_master)
     bar = TerminalProgress() if sys.stderr.isatty() and not args.json else None
     with bar if bar is not None else nullcontext():
-        summary = ingest(
+        summary = run_ingest(
             args.source, args.lake, since=args.since, until=args.until, profile=args.profile, region=args.region,
             endpoint_url=args.endpoint_url, workers=args.workers, progress=args.verbose, retry_mode=args.retry_mode,
             max_attempts=args.max_attempts, max_object_size=args.max_object_size, batch_rows=args.batch_rows,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..findings import SEVERITIES
+from ..spark import add_engine_arguments
 
 HELP = "the scheduled job: ingest new logs, detect, track finding state, write the report"
 EXAMPLE = (
@@ -33,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint-url", help="S3-compatible endpoint URL")
     parser.add_argument("--workers", type=int, help="ingest download/parse workers")
     parser.add_argument("--retention-days", type=float, metavar="N", help="drop lake partitions older than N days")
+    add_engine_arguments(parser, defaults=False)
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -45,6 +47,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "params": parse_param_args(args.param), "topology": args.topology, "fail_on": args.fail_on,
         "title": args.title, "profile": args.profile, "region": args.region,
         "endpoint_url": args.endpoint_url, "workers": args.workers, "retention_days": args.retention_days,
+        "engine": args.engine, "spark_master": args.spark_master,
     }  # fmt: skip
 
 

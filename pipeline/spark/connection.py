@@ -1,0 +1,179 @@
+"""A Spark session behind the small DuckDB-connection surface the detect runner uses.
+
+The runner (time span, topology inference, ``requires`` counts, each detector, the
+finding builder) is engine-neutral apart from its connection: handing it this object
+runs every one of those queries on Spark, transpiled from the same DuckDB SQL by
+:mod:`pipeline.transpile`. Only what the runner calls is here: ``execute``/``sql`` with
+named parameters, ``fetchall``/``description``/``to_arrow_table``, ``register`` of an
+Arrow table, ``CREATE OR REPLACE TABLE name AS SELECT ...`` and ``DESCRIBE view``.
+
+Errors are raised as :class:`SparkSQLError`, a ``duckdb.Error``, so the runner's
+one-failing-detector-does-not-stop-the-others handling applies unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ..detect.catalog import sql_parameters
+from ..errors import LakeError
+from ..schema import TABLES
+from ..transpile import TranspileError, to_dialect
+
+log = logging.getLogger(__name__)
+
+_CREATE = re.compile(r"\s*CREATE\s+OR\s+REPLACE\s+(?:TABLE|VIEW)\s+(\w+)\s+AS\s+(.*)\Z", re.IGNORECASE | re.DOTALL)
+_DESCRIBE = re.compile(r"\s*DESCRIBE\s+(\w+)\s*\Z", re.IGNORECASE)
+
+
+class SparkSQLError(duckdb.Error):
+    """A query failed to transpile or failed on Spark."""
+
+
+class SparkResult:
+    """The rows of one query, as the runner reads them."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self._table = table
+
+    @property
+    def description(self) -> list[tuple[str, ...]]:
+        return [(name,) for name in self._table.column_names]
+
+    def to_arrow_table(self) -> pa.Table:
+        return self._table
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        cols = [self._table.column(i).to_pylist() for i in range(self._table.num_columns)]
+        return list(zip(*cols, strict=True)) if cols else []
+
+
+class SparkConnection:
+    """Lake and topology views on a SparkSession, queried with DuckDB SQL."""
+
+    def __init__(self, spark: Any) -> None:
+        self.spark = spark
+        self._schemas: dict[str, dict[str, str]] = {}
+        self.transpiled: dict[str, str] = {}  # DuckDB SQL -> the Spark SQL that ran (for errors and docs)
+
+    # --- the DuckDB surface -------------------------------------------------------------
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> SparkResult:
+        return self.sql(sql, params=params)
+
+    def sql(self, sql: str, params: dict[str, Any] | None = None) -> SparkResult:
+        m = _DESCRIBE.match(sql)
+        if m:
+            return self._describe(m.group(1))
+        m = _CREATE.match(sql)
+        if m:
+            self._create_view(m.group(1), self._dataframe(m.group(2), params))
+            return SparkResult(pa.table({}))
+        df = self._dataframe(sql, params)
+        try:
+            return SparkResult(_utc_times(df.toArrow()))
+        except Exception as e:  # noqa: BLE001 - any Spark failure becomes the runner's error type
+            raise SparkSQLError(f"{_short(e)}\n-- Spark SQL:\n{self.transpiled.get(sql, '')}") from e
+
+    def register(self, name: str, table: pa.Table) -> None:
+        self._create_view(name, self.spark.createDataFrame(table) if table.num_rows else _empty_df(self.spark, table))
+
+    def unregister(self, name: str) -> None:
+        self.spark.catalog.dropTempView(name)
+        self._schemas.pop(name, None)
+
+    def close(self) -> None:
+        """The session outlives the connection (one per process); views are dropped."""
+        for name in list(self._schemas):
+            self.spark.catalog.dropTempView(name)
+        self._schemas.clear()
+
+    # --- lake ---------------------------------------------------------------------------
+    def register_lake(self, lake: str | Path) -> list[str]:
+        """Views ``vpc_flow``, ``alb_access``, ``alb_connection`` over the lake's committed files."""
+        from ..lake.ledger import committed_files
+
+        root = Path(lake)
+        if not root.is_dir():
+            raise LakeError(f"lake {str(root)!r} does not exist; run 'flowsleuth ingest' first")
+        committed = committed_files(root)
+        for table, schema in TABLES.items():
+            if committed is not None:
+                files = sorted(str(root / p) for p in committed.get(table, []))
+            else:
+                files = sorted(str(p) for p in (root / table).glob("date=*/hour=*/*.parquet"))
+            if files:
+                df = (
+                    self.spark.read.option("basePath", str(root / table)).option("mergeSchema", "true")
+                    .parquet(*files)
+                )  # fmt: skip
+            else:
+                empty = schema.empty_table()
+                empty = empty.append_column("date", pa.array([], pa.date32())).append_column("hour", pa.array([], pa.int64()))
+                df = _empty_df(self.spark, empty)
+            self._create_view(table, df)
+        return list(TABLES)
+
+    # --- internals ----------------------------------------------------------------------
+    def _dataframe(self, sql: str, params: dict[str, Any] | None) -> Any:
+        try:
+            spark_sql = to_dialect(sql, "spark", schema=self._schemas)
+        except TranspileError as e:
+            raise SparkSQLError(f"cannot transpile to Spark SQL: {e}") from e
+        self.transpiled[sql] = spark_sql
+        used = sql_parameters(sql)
+        args = {k: _arg(v) for k, v in (params or {}).items() if k in used}
+        try:
+            return self.spark.sql(spark_sql, args=args or None)
+        except Exception as e:  # noqa: BLE001
+            raise SparkSQLError(f"{_short(e)}\n-- Spark SQL:\n{spark_sql}") from e
+
+    def _create_view(self, name: str, df: Any) -> None:
+        df.createOrReplaceTempView(name)
+        self._schemas[name] = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+
+    def _describe(self, name: str) -> SparkResult:
+        if name not in self._schemas:
+            raise SparkSQLError(f"no view {name!r}")
+        cols = self._schemas[name]
+        return SparkResult(pa.table({"column_name": list(cols), "column_type": list(cols.values())}))
+
+
+def _empty_df(spark: Any, table: pa.Table) -> Any:
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return spark.createDataFrame([], from_arrow_schema(table.schema))
+
+
+def _arg(value: Any) -> Any:
+    """A bound value as Spark takes it: lists become array literals, aware times UTC."""
+    from pyspark.sql import functions as F
+
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, (list, tuple)):
+        return F.array(*[F.lit(v) for v in value]) if value else F.array().cast("array<string>")
+    if value is None:
+        return F.lit(None)
+    return value
+
+
+def _utc_times(table: pa.Table) -> pa.Table:
+    """Spark hands timestamps in the session zone (UTC); label them so, as DuckDB's TIMESTAMPTZ."""
+    cols = []
+    for field, col in zip(table.schema, table.columns, strict=True):
+        if pa.types.is_timestamp(field.type) and field.type.tz is None:
+            col = col.cast(pa.timestamp(field.type.unit, tz="UTC"))
+        cols.append(col)
+    return pa.table(cols, names=table.column_names)
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__

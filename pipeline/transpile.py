@@ -1,0 +1,284 @@
+"""Detector SQL (DuckDB dialect) carried to other engines: Spark SQL, Trino/Athena.
+
+sqlglot does most of the work; what it leaves DuckDB-shaped is rewritten here on the
+syntax tree, each rewrite small and tested (tests/test_transpile.py):
+
+- ``list(x ORDER BY k)`` (ordered aggregate): Spark's ``collect_list`` has no ORDER BY, so
+  it becomes ``transform(array_sort(collect_list(struct(k.., x)), cmp), e -> e.v)`` with a
+  comparator honouring ASC/DESC and NULLS FIRST/LAST; a FILTER moves onto the inner collect.
+- ``arr[a:b]`` (1-based, inclusive) -> ``slice(arr, a, b - a + 1)``.
+- ``mode(x)`` / ``mode(x ORDER BY x)`` -> ``mode(x, true)`` (ties: the smallest value).
+- ``time_bucket(interval, ts)`` -> arithmetic on epoch microseconds, same origin as DuckDB.
+- ``to_timestamp(n)`` -> ``timestamp_seconds(n)``; ``epoch(ts)`` -> ``unix_micros(ts) / 1e6``; ``double // n`` -> ``/``.
+- ``* EXCLUDE (..)`` / ``* REPLACE (..)``: expanded from ``schema`` (table -> column -> type).
+
+Anything left that the target cannot run raises :class:`TranspileError` naming the
+construct: a detector that does not carry over is an error, never a silent skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Literal
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+Dialect = Literal["spark", "trino"]
+#: DuckDB's time_bucket origin for sub-month widths: Monday 2000-01-03 00:00 UTC, in microseconds.
+_BUCKET_ORIGIN_US = 946_857_600_000_000
+_MAX_PASSES = 6
+
+
+class TranspileError(ValueError):
+    """The SQL uses a construct the target dialect cannot express (or sqlglot cannot parse)."""
+
+
+def to_dialect(sql: str, dialect: Dialect, schema: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """``sql`` (DuckDB) rewritten for ``dialect``; raises TranspileError when it cannot be."""
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except SqlglotError as e:
+        raise TranspileError(f"sqlglot cannot parse the DuckDB SQL: {e}") from e
+    if _has_star_modifiers(tree):
+        if not schema:
+            raise TranspileError("SELECT * EXCLUDE/REPLACE needs the table schemas to be expanded")
+        tree = _expand_stars(tree, schema)
+    # A rewritten node's new children are not visited in the same pass (nested list_slice,
+    # a list() inside a list()), so passes repeat until nothing changes.
+    for _ in range(_MAX_PASSES):
+        before = tree.sql(dialect="duckdb")
+        for rewrite in _REWRITES.get(dialect, ()):
+            tree = tree.transform(rewrite, copy=False)
+        if tree.sql(dialect="duckdb") == before:
+            break
+    try:
+        return tree.sql(dialect=dialect, unsupported_level=sqlglot.ErrorLevel.RAISE)
+    except SqlglotError as e:
+        raise TranspileError(f"cannot express in {dialect}: {e}") from e
+
+
+def _has_star_modifiers(tree: exp.Expr) -> bool:
+    return any(s.args.get("except_") or s.args.get("replace") for s in tree.find_all(exp.Star))
+
+
+def _expand_stars(tree: exp.Expr, schema: Mapping[str, Mapping[str, str]]) -> exp.Expr:
+    from sqlglot.optimizer.qualify import qualify
+
+    try:
+        return qualify(
+            tree, schema={t: dict.fromkeys(cols, "VARCHAR") for t, cols in schema.items()}, dialect="duckdb", expand_stars=True,
+            validate_qualify_columns=False, quote_identifiers=False, identify=False,
+        )  # fmt: skip
+    except SqlglotError as e:
+        raise TranspileError(f"cannot expand SELECT * EXCLUDE/REPLACE: {e}") from e
+
+
+def _fn(name: str, *args: exp.Expr) -> exp.Expr:
+    """A Spark function call kept as written (sqlglot's own classes might be rewritten again)."""
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _spark(fragment: str) -> exp.Expr:
+    return sqlglot.parse_one(fragment, read="spark")
+
+
+def _ordered_list(node: exp.Expr) -> exp.Expr:
+    """``list(x ORDER BY k...)`` -> sorted collect_list of structs, then the values."""
+    inner = node.this if isinstance(node, exp.Filter) else node
+    if not isinstance(inner, exp.ArrayAgg) or not isinstance(inner.this, exp.Order):
+        return node
+    if isinstance(node, exp.ArrayAgg) and isinstance(node.parent, exp.Filter):
+        return node  # handled from the Filter node, so the FILTER moves inside
+    order: exp.Order = inner.this
+    value = order.this
+    distinct = isinstance(value, exp.Distinct)
+    if distinct:
+        value = value.expressions[0]
+    keys: list[exp.Ordered] = list(order.expressions)
+    if distinct:
+        if len(keys) != 1 or keys[0].this != value:
+            raise TranspileError("list(DISTINCT x ORDER BY y) with y other than x")
+        collect: exp.Expr = _fn("collect_set", value.copy())
+        if isinstance(node, exp.Filter):
+            collect = exp.Filter(this=collect, expression=node.expression.copy())
+        cmp = _lambda(["l", "r"], _cmp_case("l", "r", bool(keys[0].args.get("desc")), _nulls_first(keys[0])))
+        return _fn("array_sort", collect, cmp)
+    fields = [exp.alias_(k.this.copy(), f"k{i}") for i, k in enumerate(keys)] + [exp.alias_(value.copy(), "v")]
+    collect = _fn("collect_list", exp.Struct(expressions=fields))
+    if isinstance(node, exp.Filter):
+        collect = exp.Filter(this=collect, expression=node.expression.copy())
+    cmp = _comparator_fields(keys)  # compares the struct fields k0, k1, ...
+    return _fn("transform", _fn("array_sort", collect, cmp), _lambda(["e"], "e.v"))
+
+
+def _comparator_fields(keys: list[exp.Ordered]) -> exp.Expr:
+    parts = [
+        _cmp_case(f"l.k{i}", f"r.k{i}", bool(k.args.get("desc")), _nulls_first(k)) for i, k in enumerate(keys)
+    ]
+    body = "0"
+    for part in reversed(parts):
+        body = f"CASE WHEN ({part}) <> 0 THEN ({part}) ELSE {body} END"
+    return _lambda(["l", "r"], body)
+
+
+def _lambda(args: list[str], body: str) -> exp.Expr:
+    return exp.Lambda(this=_spark(body), expressions=[exp.to_identifier(a) for a in args])
+
+
+def _nulls_first(k: exp.Ordered) -> bool:
+    return bool(k.args.get("nulls_first"))
+
+
+def _cmp_case(a: str, b: str, desc: bool, nulls_first: bool) -> str:
+    lt, gt = ("1", "-1") if desc else ("-1", "1")
+    null_a = "-1" if nulls_first else "1"
+    return (
+        f"CASE WHEN {a} IS NULL AND {b} IS NULL THEN 0 WHEN {a} IS NULL THEN {null_a} "
+        f"WHEN {b} IS NULL THEN {-int(null_a)} WHEN {a} < {b} THEN {lt} WHEN {a} > {b} THEN {gt} ELSE 0 END"
+    )
+
+
+def _slice(node: exp.Expr) -> exp.Expr:
+    """``arr[a:b]`` (DuckDB: 1-based, both ends inclusive) -> ``slice(arr, a, b - a + 1)``."""
+    if not isinstance(node, exp.Bracket) or len(node.expressions) != 1 or not isinstance(node.expressions[0], exp.Slice):
+        return node
+    s: exp.Slice = node.expressions[0]
+    lo, hi = s.this, s.expression
+    if lo is None or hi is None:
+        raise TranspileError("open-ended list slice [a:] / [:b]")
+    length = exp.Add(this=exp.Sub(this=exp.Paren(this=hi.copy()), expression=exp.Paren(this=lo.copy())), expression=exp.Literal.number(1))
+    return _fn("slice", node.this.copy(), lo.copy(), exp.Paren(this=length))
+
+
+def _list_slice(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "list_slice" and len(node.expressions) == 3:
+        arr, lo, hi = node.expressions
+        return _slice(exp.Bracket(this=arr.copy(), expressions=[exp.Slice(this=lo.copy(), expression=hi.copy())]))
+    return node
+
+
+def _mode(node: exp.Expr) -> exp.Expr:
+    """DuckDB's mode picks any of tied values; Spark's deterministic mode the smallest."""
+    if not isinstance(node, exp.Mode):
+        return node
+    arg = node.this
+    if isinstance(arg, exp.Order):
+        keys = arg.expressions
+        if len(keys) != 1 or keys[0].this != arg.this or keys[0].args.get("desc"):
+            raise TranspileError("mode(x ORDER BY y) other than ORDER BY x ascending")
+        arg = arg.this
+    return exp.Anonymous(this="mode", expressions=[arg.copy(), exp.true()])
+
+
+def _time_bucket(node: exp.Expr) -> exp.Expr:
+    """``time_bucket(width, ts)``: floor to width from DuckDB's origin (2000-01-03), in microseconds."""
+    if not isinstance(node, exp.DateBin):
+        return node
+    if any(node.args.get(k) is not None for k in node.args if k not in ("this", "expression")):
+        raise TranspileError("time_bucket with an origin or offset argument")
+    width, ts = node.this, node.expression
+    w = f"unix_micros(TIMESTAMP '1970-01-01 00:00:00' + ({width.sql('spark')}))"
+    t = f"unix_micros({ts.sql('spark')})"
+    o = _BUCKET_ORIGIN_US
+    return _spark(f"timestamp_micros(floor(({t} - {o}) / {w}) * {w} + {o})")
+
+
+def _float_int_div(node: exp.Expr) -> exp.Expr:
+    """``x // n`` on a DOUBLE (``epoch(ts) // 300``): DuckDB divides (no flooring); Spark's DIV takes integers only."""
+    if isinstance(node, exp.IntDiv) and not isinstance(node.this, exp.Cast) and node.this.find(exp.TimeToUnix, exp.Div):
+        return exp.Div(this=exp.Paren(this=node.this.copy()), expression=exp.Paren(this=node.expression.copy()))
+    return node
+
+
+def _timestamps(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.UnixToTime) and not node.args.get("scale") and not node.args.get("format"):
+        return _fn("timestamp_seconds", node.this.copy())
+    if isinstance(node, exp.TimeToUnix):
+        return exp.Div(this=_fn("unix_micros", node.this.copy()), expression=exp.Literal.number("1e6"))
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "to_minutes" and len(node.expressions) == 1:
+        return _spark(f"make_dt_interval(0, 0, {node.expressions[0].sql('spark')}, 0)")
+    return node
+
+
+def _functions(node: exp.Expr) -> exp.Expr:
+    """Functions whose DuckDB meaning Spark spells differently."""
+    if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
+        return exp.Anonymous(this="any_value", expressions=[node.this.this.copy(), exp.true()])
+    if isinstance(node, exp.AnyValue) and not isinstance(node.parent, exp.IgnoreNulls):
+        return exp.Anonymous(this="any_value", expressions=[node.this.copy(), exp.true()])  # DuckDB skips NULLs
+    if isinstance(node, (exp.ArgMax, exp.ArgMin)) and isinstance(node.expression, exp.Tuple):
+        key = exp.Struct(expressions=[e.copy() for e in node.expression.expressions])
+        return _fn("max_by" if isinstance(node, exp.ArgMax) else "min_by", node.this.copy(), key)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
+        return exp.Anonymous(this="xxhash64", expressions=[e.copy() for e in node.expressions])
+    if isinstance(node, exp.TimeToStr) and isinstance(node.args.get("format"), exp.Literal):
+        return _fn("date_format", node.this.copy(), exp.Literal.string(_java_format(node.args["format"].this)))
+    return node
+
+
+_STRFTIME = {"%Y": "yyyy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm", "%S": "ss", "%f": "SSSSSS", "%%": "%"}
+
+
+def _java_format(fmt: str) -> str:
+    """A strftime format as a Java DateTimeFormatter pattern (literal text quoted)."""
+    out, lit, i = [], "", 0
+    while i < len(fmt):
+        code = fmt[i : i + 2]
+        if code in _STRFTIME:
+            if lit:
+                out.append("'" + lit.replace("'", "''") + "'")
+                lit = ""
+            out.append(_STRFTIME[code])
+            i += 2
+        elif fmt[i] == "%":
+            raise TranspileError(f"strftime code {code!r} has no Spark rewrite")
+        else:
+            lit += fmt[i] if fmt[i].isalpha() or fmt[i] == "'" else ""
+            if not (fmt[i].isalpha() or fmt[i] == "'"):
+                if lit:
+                    out.append("'" + lit.replace("'", "''") + "'")
+                    lit = ""
+                out.append(fmt[i])
+            i += 1
+    if lit:
+        out.append("'" + lit.replace("'", "''") + "'")
+    return "".join(out)
+
+
+def _row_in(node: exp.Expr) -> exp.Expr:
+    """``(a, b) IN (SELECT (x, y) FROM ..)``: DuckDB compares rows; Spark wants the columns apart."""
+    if isinstance(node, exp.In) and isinstance(node.this, exp.Tuple):
+        query = node.args.get("query")
+        select = query.this if isinstance(query, exp.Subquery) else query
+        if isinstance(select, exp.Select) and len(select.expressions) == 1 and isinstance(select.expressions[0], exp.Tuple):
+            select.set("expressions", [e.copy() for e in select.expressions[0].expressions])
+    return node
+
+
+def _window_operand(node: exp.Expr) -> exp.Expr:
+    """``sum(x) OVER w - y``: Spark's parser reads ``w - y`` as one name; parenthesise the window call."""
+    if isinstance(node, exp.Window) and isinstance(node.parent, exp.Binary) and not node.args.get("spec"):
+        return exp.Paren(this=node.copy())
+    return node
+
+
+def _no_cte_hints(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
+        node.set("materialized", None)
+    return node
+
+
+def _unsupported(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.Anonymous) and node.name.lower() in _NO_SPARK:
+        raise TranspileError(f"DuckDB function {node.name}() has no Spark rewrite")
+    return node
+
+
+_NO_SPARK = {"list_distinct_by", "struct_pack", "list_transform"}
+
+_REWRITES: dict[str, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
+    "spark": (_no_cte_hints, _window_operand, _row_in, _functions, _ordered_list, _slice, _list_slice, _mode, _time_bucket, _float_int_div, _timestamps, _unsupported),
+    "trino": (_no_cte_hints,),
+}

@@ -112,7 +112,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
         elif key == "detectors" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             raise UsageError(f"config file {str(path)!r}: detectors must be a list of detector ids")
         elif key == "params" and not (isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())):
-            raise UsageError(f"config file {str(path)!r}: params must be tables like [params.reject_burst] min_rejects = 20")
+            raise UsageError(f"config file {str(path)!r}: params must be tables like [params.DETECTOR] min_rejects = 20")
         elif key == "engine" and value not in ("duckdb", "spark"):
             raise UsageError(f"config file {str(path)!r}: engine must be duckdb or spark")
         elif key == "workers" and not isinstance(value, int):

@@ -2,15 +2,20 @@
 id: asymmetric_flow
 title: Responses leaving by a different path than requests arrived (asymmetric routing)
 sources: [vpc_flow, alb_access, topo_interfaces]
+version: 1
+status: stable
 severity: high
+chart: path_sankey
+config_checks: [lb_path_routes]
+config_summary: "responses from {srcaddr|node_ip|interface_id|where} returning on a different path than requests came in"
 requires: [srcaddr, dstaddr, srcport, dstport, interface_id]
 requires_any: [[pkt_dstaddr], ["topology:nat"], ["topology:firewall"], ["topology:tgw"]]   # relays recognisable by packet addresses or named by the topology
 params:
-  window_minutes: {type: int, default: 5, doc: "Length of one counting window; a response matches requests in the same or an adjacent window."}
-  min_connections: {type: int, default: 3, doc: "Fewest connections in a window whose responses show up at an interface their requests never crossed."}
-  min_share: {type: float, default: 0.2, doc: "Smallest share of the service's connections in the window that deviate."}
-  ephemeral_min: {type: int, default: 1024, doc: "Lowest client (ephemeral) port considered for responses."}
-  ephemeral_max: {type: int, default: 65535, doc: "Highest client (ephemeral) port considered for responses."}
+  window_minutes: {type: int, default: 5, min: 1, max: 1440, doc: "Length of one counting window; a response matches requests in the same or an adjacent window."}
+  min_connections: {type: int, default: 3, min: 1, doc: "Fewest connections in a window whose responses show up at an interface their requests never crossed."}
+  min_share: {type: float, default: 0.2, min: 0, max: 1, doc: "Smallest share of the service's connections in the window that deviate."}
+  ephemeral_min: {type: int, default: 1024, min: 0, max: 65535, doc: "Lowest client (ephemeral) port considered for responses."}
+  ephemeral_max: {type: int, default: 65535, min: 0, max: 65535, doc: "Highest client (ephemeral) port considered for responses."}
 entity: [srcaddr, srcport, node_ip, interface_id, subnet_id, az_id, via_interface_id, nat_interface_id]
 summary: "Responses from {srcaddr}:{srcport} for {deviating_connections} of {connections} connections ({share_pct}%) left through {via_label}, which never saw the requests{alb_text}"
 hint: "The responder's subnet routes return traffic to a different next hop than the one requests arrive through: typically a load-balancer (public) subnet associated with a private route table whose default route points at the NAT gateway, so responses to internet clients go through the NAT and clients time out. Check the route table association of subnet {subnet_id}."

@@ -2,15 +2,20 @@
 id: az_5xx_spike
 title: ALB 5XX spike concentrated in one Availability Zone
 sources: [alb_access, vpc_flow, topo_interfaces, topo_subnets]
+version: 1
+status: stable
 severity: high
+chart: az_5xx_heatmap
+config_checks: [alb_subnet_routes, alb_nacl]
+config_summary: "a 5XX spike at {load_balancer|'the load balancer'} concentrated in {where|'one AZ'}"
 requires: [elb_status_code]
 params:
-  window_minutes: {type: int, default: 5, doc: "Length of one counting window; windows start every minute (hopping), so a burst is never split by a bucket boundary."}
-  baseline_hours: {type: int, default: 24, doc: "How far before --since to read for each AZ's own baseline error rate."}
-  min_errors: {type: int, default: 10, doc: "Fewest 5XX responses in one AZ within one window (any window_minutes span starting on a minute) to consider."}
-  min_rate: {type: float, default: 0.05, doc: "Smallest 5XX rate (5XX / requests) in the AZ and window to consider."}
-  min_ratio: {type: float, default: 3.0, doc: "How many times the AZ's rate must exceed both the other AZs' rate in the same window and its own median rate."}
-  rate_floor: {type: float, default: 0.01, doc: "Rates below this count as this when comparing (a near-zero baseline does not make every blip a spike)."}
+  window_minutes: {type: int, default: 5, min: 1, max: 1440, doc: "Length of one counting window; windows start every minute (hopping), so a burst is never split by a bucket boundary."}
+  baseline_hours: {type: int, default: 24, min: 1, doc: "How far before --since to read for each AZ's own baseline error rate."}
+  min_errors: {type: int, default: 10, min: 1, doc: "Fewest 5XX responses in one AZ within one window (any window_minutes span starting on a minute) to consider."}
+  min_rate: {type: float, default: 0.05, min: 0, doc: "Smallest 5XX rate (5XX / requests) in the AZ and window to consider."}
+  min_ratio: {type: float, default: 3.0, min: 0, doc: "How many times the AZ's rate must exceed both the other AZs' rate in the same window and its own median rate."}
+  rate_floor: {type: float, default: 0.01, min: 0, doc: "Rates below this count as this when comparing (a near-zero baseline does not make every blip a spike)."}
 entity: [az, az_id, subnet_id, target_net, node_ip, load_balancer, elb_status_code]
 summary: "{errors_5xx} of {requests} requests ({rate_pct}%) failed with 5XX (mostly {elb_status_code}) in {az_label} behind {load_balancer}, other AZs {peer_rate_pct}%, its own baseline {baseline_rate_pct}%; flow logs between the ALB nodes and those targets: {flow_rejects_nodes_targets} REJECTed, {flow_syn_only_nodes_targets} SYN-only records"
 hint: "5XX concentrated in one AZ points at something local to that AZ: a subnet's NACL or route table, or the targets there. ELB-generated 504s (target set, target_status_code '-') mean the targets did not answer in time; check the flow-log evidence (REJECTed or unanswered traffic between ALB nodes and targets in that AZ; see return_traffic_reject) and the NACLs of the targets' subnets."

@@ -2,15 +2,18 @@
 id: capture_gap
 title: Flow-log capture gap (data for this window cannot be trusted)
 sources: [vpc_flow]
+version: 1
+status: stable
 severity: low
+capture_gaps: reports
 requires: [interface_id, log_status, start]
 params:
-  window_minutes: {type: int, default: 5, doc: "Length of one window, in minutes."}
-  min_skipdata_records: {type: int, default: 3, doc: "SKIPDATA records of one interface (in consecutive windows) that make a finding; the odd single SKIPDATA is normal."}
-  min_silent_windows: {type: int, default: 3, doc: "Consecutive windows without OK records that make a silence."}
-  busy_windows: {type: int, default: 12, doc: "Windows before the silence in which the interface must have been active."}
-  busy_share: {type: float, default: 0.9, doc: "Share of busy_windows with OK records for the interface to count as previously busy."}
-  min_other_interfaces: {type: int, default: 2, doc: "Other interfaces that must keep reporting during the silence (otherwise delivery as a whole stopped)."}
+  window_minutes: {type: int, default: 5, min: 1, max: 1440, doc: "Length of one window, in minutes."}
+  min_skipdata_records: {type: int, default: 3, min: 1, doc: "SKIPDATA records of one interface (in consecutive windows) that make a finding; the odd single SKIPDATA is normal."}
+  min_silent_windows: {type: int, default: 3, min: 1, doc: "Consecutive windows without OK records that make a silence."}
+  busy_windows: {type: int, default: 12, min: 1, doc: "Windows before the silence in which the interface must have been active."}
+  busy_share: {type: float, default: 0.9, min: 0, max: 1, doc: "Share of busy_windows with OK records for the interface to count as previously busy."}
+  min_other_interfaces: {type: int, default: 2, min: 1, doc: "Other interfaces that must keep reporting during the silence (otherwise delivery as a whole stopped)."}
 entity: [interface_id, subnet_id, az_id]
 summary: "Interface {interface_id}: {kind} from {window_start} to {window_end} ({detail})"
 hint: "Findings on {interface_id} (or its subnet) in this window may be artefacts of missing logs. SKIPDATA means AWS could not capture records (internal capacity or an error); a busy interface that kept talking (its peers recorded it) but wrote no records of its own means its flow-log records were lost or its flow log was changed."

@@ -2,17 +2,21 @@
 id: endpoint_bypass
 title: S3/DynamoDB traffic bypassing the gateway endpoint
 sources: [vpc_flow, topo_interfaces]
+version: 1
+status: stable
 severity: medium
+config_checks: [endpoint]
+config_summary: "{service|pkt_dst_aws_service|'AWS service'} traffic from {srcaddr|subnet_id|'the VPC'} not using the gateway endpoint"
 requires: [pkt_dst_aws_service, traffic_path]
 params:
-  window_minutes: {type: int, default: 5, doc: "Length of one counting window."}
-  baseline_hours: {type: int, default: 24, doc: "How far before --since to read for the subnet's own baseline."}
+  window_minutes: {type: int, default: 5, min: 1, max: 1440, doc: "Length of one counting window."}
+  baseline_hours: {type: int, default: 24, min: 1, doc: "How far before --since to read for the subnet's own baseline."}
   services: {type: "list[str]", default: [S3, DYNAMODB], doc: "pkt-dst-aws-service values served by gateway endpoints."}
   endpoint_paths: {type: "list[int]", default: [7], doc: "traffic-path values meaning 'through a gateway VPC endpoint' (7, Nitro instances)."}
   ambiguous_paths: {type: "list[int]", default: [2], doc: "traffic-path values that cannot tell the endpoint from another path (2: internet gateway or gateway endpoint, non-Nitro); ignored."}
-  min_connections: {type: int, default: 3, doc: "Fewest distinct connections to the service over another path in one window."}
-  min_share: {type: float, default: 0.5, doc: "Smallest share of the subnet's connections to the service in the window that take another path."}
-  baseline_share: {type: float, default: 0.8, doc: "Endpoint share that counts as 'normally uses the endpoint' (the subnet's earlier windows, or the other subnets of its VPC)."}
+  min_connections: {type: int, default: 3, min: 1, doc: "Fewest distinct connections to the service over another path in one window."}
+  min_share: {type: float, default: 0.5, min: 0, max: 1, doc: "Smallest share of the subnet's connections to the service in the window that take another path."}
+  baseline_share: {type: float, default: 0.8, min: 0, max: 1, doc: "Endpoint share that counts as 'normally uses the endpoint' (the subnet's earlier windows, or the other subnets of its VPC)."}
 entity: [subnet_id, az_id, pkt_dst_aws_service, interface_id, nat_interface_id]
 summary: "{bypass_connections} connections from {subnet_label} to {pkt_dst_aws_service} took traffic-path {bypass_paths} instead of the gateway endpoint ({bypass_share_pct}% of its {pkt_dst_aws_service} traffic; {baseline_text})"
 hint: "The subnet's route table probably lacks the gateway endpoint's prefix-list route (route table not associated with the endpoint), so {pkt_dst_aws_service} traffic leaves through the NAT gateway or internet gateway: NAT data-processing cost, and endpoint policies no longer apply."

@@ -2,13 +2,15 @@
 id: port_scan
 title: One of our hosts probing many ports or hosts
 sources: [vpc_flow, topo_interfaces]
+version: 1
+status: stable
 severity: low
 requires: [action, srcaddr, dstaddr, srcport, dstport, start]
 params:
-  window_minutes: {type: int, default: 5, doc: "Length of one counting window, in minutes."}
-  min_ports: {type: int, default: 20, doc: "Distinct destination ports from one source in a window that make it a scan."}
-  min_hosts: {type: int, default: 20, doc: "Distinct destination hosts from one source in a window that make it a sweep."}
-  min_rejected_share: {type: float, default: 0.5, doc: "Share of the probed (host, port) targets that must be REJECTed."}
+  window_minutes: {type: int, default: 5, min: 1, max: 1440, doc: "Length of one counting window, in minutes."}
+  min_ports: {type: int, default: 20, min: 1, doc: "Distinct destination ports from one source in a window that make it a scan."}
+  min_hosts: {type: int, default: 20, min: 1, doc: "Distinct destination hosts from one source in a window that make it a sweep."}
+  min_rejected_share: {type: float, default: 0.5, min: 0, max: 1, doc: "Share of the probed (host, port) targets that must be REJECTed."}
   include_external_sources: {type: bool, default: false, doc: "Also report internet sources. Off by default: the internet scans every public interface all day."}
 entity: [srcaddr, interface_id]
 summary: "{srcaddr} probed {targets} targets ({ports} ports on {hosts} hosts), {rejected_share} REJECTed, between {window_start} and {window_end}"

@@ -2,17 +2,22 @@
 id: reject_burst
 title: REJECT burst to one destination
 sources: [vpc_flow, topo_interfaces]
+version: 1
+status: stable
 severity: high
+chart: reject_destinations
+config_checks: [nacl]
+config_summary: "a burst of REJECTed flows [from {srcaddr} ]to {dst|where}"
 requires: [action, srcaddr, dstaddr, srcport, dstport, start]
 lookback: [window_minutes, baseline_windows]
 params:
-  window_minutes: {type: int, default: 5, doc: "Length of one counting window, in minutes."}
-  baseline_windows: {type: int, default: 24, doc: "How many earlier windows of the same destination form its baseline (read before --since too)."}
-  min_history_windows: {type: int, default: 6, doc: "Windows of flow-log history before a burst needed to judge it against its baseline; with less (but at least one), only a burst of 2 x min_rejects to a destination that had fewer than min_rejects in all its history fires."}
-  min_rejects: {type: int, default: 10, doc: "Fewest distinct REJECTed connections to one destination in a window."}
-  spike_ratio: {type: float, default: 4.0, doc: "A window fires when its REJECTs reach this multiple of the destination's baseline mean per window."}
-  dominant_share: {type: float, default: 0.5, doc: "Share of the REJECTs above which one port / interface / subnet is named in the entity."}
-  max_ports: {type: int, default: 5, doc: "Windows whose REJECTs spread over more destination ports than this are a scan (see port_scan), not a deny."}
+  window_minutes: {type: int, default: 5, min: 1, max: 1440, doc: "Length of one counting window, in minutes."}
+  baseline_windows: {type: int, default: 24, min: 1, doc: "How many earlier windows of the same destination form its baseline (read before --since too)."}
+  min_history_windows: {type: int, default: 6, min: 0, doc: "Windows of flow-log history before a burst needed to judge it against its baseline; with less (but at least one), only a burst of 2 x min_rejects to a destination that had fewer than min_rejects in all its history fires."}
+  min_rejects: {type: int, default: 10, min: 1, doc: "Fewest distinct REJECTed connections to one destination in a window."}
+  spike_ratio: {type: float, default: 4.0, min: 0, doc: "A window fires when its REJECTs reach this multiple of the destination's baseline mean per window."}
+  dominant_share: {type: float, default: 0.5, min: 0, max: 1, doc: "Share of the REJECTs above which one port / interface / subnet is named in the entity."}
+  max_ports: {type: int, default: 5, min: 1, doc: "Windows whose REJECTs spread over more destination ports than this are a scan (see port_scan), not a deny."}
   include_external_sources: {type: bool, default: false, doc: "Also count REJECTs whose source is outside the private ranges (internet scanners: noisy)."}
 entity: [dstaddr, dstport, interface_id, subnet_id]
 summary: "{rejects} REJECTed connections to {dstaddr} (port {top_port}) from {sources} of our addresses, {ratio}x the baseline of {baseline_mean} per {window_minutes} min"
@@ -77,19 +82,11 @@ ep_windows AS (  -- windows at or above min_rejects (and not a scan) are loud; t
     SELECT dstaddr AS k, w, rejects >= $min_rejects AND ports <= $max_ports AS loud, rejects AS base_a, 0 AS base_b
     FROM per_window
 ),
--- @block episodes
+-- @block spike_episodes
 scored AS (
-    SELECT p.*, e.island, e.history, e.baseline_a / greatest(e.history, 1) AS baseline_mean,
-           -- judged against the history before the episode, once there is some: with
-           -- min_history_windows of data before this window, by the ratio; with less (a dataset
-           -- that starts shortly before the incident), only a burst of twice min_rejects where
-           -- the whole history held fewer than min_rejects
-           e.history >= 1
-           AND p.rejects >= $spike_ratio * e.baseline_a / e.history
-           AND (e.history_before >= $min_history_windows
-                OR (p.rejects >= 2 * $min_rejects AND e.baseline_a < $min_rejects)) AS fires
-    FROM episodes AS e
-    JOIN per_window AS p ON p.dstaddr = e.k AND p.w = e.w
+    SELECT p.*, s.island, s.history, s.baseline_mean, s.fires
+    FROM spike_windows AS s
+    JOIN per_window AS p ON p.dstaddr = s.k AND p.w = s.w
 ),
 islands AS (  -- an episode with a firing window is reported whole, from its first loud window
     SELECT

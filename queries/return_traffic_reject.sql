@@ -2,20 +2,24 @@
 id: return_traffic_reject
 title: Return traffic REJECTed (stateless NACL missing the ephemeral range)
 sources: [vpc_flow, topo_interfaces, topo_subnets]
+version: 1
+status: stable
 severity: high
+config_checks: [return_nacl, source_routes]
+config_summary: "REJECTed return traffic from {srcaddr|subnet_id|where|'the subnet'}[ (source port {srcport})] to {dst|'its clients'}"
 requires: [action, srcaddr, srcport, dstport, start]
 lookback: [window_minutes, baseline_windows]
 params:
-  window_minutes: {type: int, default: 5, doc: "Length of one counting window, in minutes."}
-  baseline_windows: {type: int, default: 24, doc: "Earlier windows of the same subnet that form its baseline."}
-  min_history_windows: {type: int, default: 6, doc: "Windows of flow-log history before an episode needed to judge it against its baseline; with less (at least one), only 2 x min_rejects where the history held fewer than min_rejects fires."}
-  min_rejects: {type: int, default: 10, doc: "Fewest distinct REJECTed return connections in one subnet in a window."}
-  spike_ratio: {type: float, default: 4.0, doc: "A window fires at this multiple of the subnet's baseline mean per window."}
-  ephemeral_min: {type: int, default: 1024, doc: "Lowest client (ephemeral) port; AWS NACL guidance uses 1024-65535."}
-  ephemeral_max: {type: int, default: 65535, doc: "Highest client (ephemeral) port."}
-  well_known_max: {type: int, default: 1023, doc: "Source ports up to this are service ports without further evidence."}
-  min_listener_clients: {type: int, default: 5, doc: "A higher source port counts as a service port when the address ACCEPTed at least this many inbound connections on it."}
-  dominant_share: {type: float, default: 0.5, doc: "Share above which one interface / address / port is named in the entity."}
+  window_minutes: {type: int, default: 5, min: 1, max: 1440, doc: "Length of one counting window, in minutes."}
+  baseline_windows: {type: int, default: 24, min: 1, doc: "Earlier windows of the same subnet that form its baseline."}
+  min_history_windows: {type: int, default: 6, min: 0, doc: "Windows of flow-log history before an episode needed to judge it against its baseline; with less (at least one), only 2 x min_rejects where the history held fewer than min_rejects fires."}
+  min_rejects: {type: int, default: 10, min: 1, doc: "Fewest distinct REJECTed return connections in one subnet in a window."}
+  spike_ratio: {type: float, default: 4.0, min: 0, doc: "A window fires at this multiple of the subnet's baseline mean per window."}
+  ephemeral_min: {type: int, default: 1024, min: 0, max: 65535, doc: "Lowest client (ephemeral) port; AWS NACL guidance uses 1024-65535."}
+  ephemeral_max: {type: int, default: 65535, min: 0, max: 65535, doc: "Highest client (ephemeral) port."}
+  well_known_max: {type: int, default: 1023, min: 0, max: 65535, doc: "Source ports up to this are service ports without further evidence."}
+  min_listener_clients: {type: int, default: 5, min: 1, doc: "A higher source port counts as a service port when the address ACCEPTed at least this many inbound connections on it."}
+  dominant_share: {type: float, default: 0.5, min: 0, max: 1, doc: "Share above which one interface / address / port is named in the entity."}
 entity: [subnet_id, az_id, src_net, interface_id, srcaddr, srcport]
 summary: "{rejects} responses from port {top_port} of {servers} server(s) in {place} to {peers} client(s) were REJECTed ({ratio}x its baseline of {baseline_mean} per {window_minutes} min)"
 hint: "Servers in {place} answer on port {top_port} but their replies to ephemeral ports are refused: a stateless network ACL is missing the outbound (or inbound, on the client's subnet) allow rule for ports {ephemeral_min}-{ephemeral_max}. Clients behind a load balancer see timeouts (ALB 504s): look for an az_5xx_spike finding in the same AZ and window."
@@ -104,19 +108,11 @@ ep_windows AS (  -- windows at or above min_rejects are loud; the baseline count
     SELECT place AS k, w, rejects >= $min_rejects AS loud, rejects AS base_a, 0 AS base_b
     FROM per_window
 ),
--- @block episodes
+-- @block spike_episodes
 scored AS (
-    SELECT p.*, e.island, e.history, e.baseline_a / greatest(e.history, 1) AS baseline_mean,
-           -- judged against the history before the episode, once there is some: with
-           -- min_history_windows of data before this window, by the ratio; with less (a dataset
-           -- that starts shortly before the incident), only a burst of twice min_rejects where
-           -- the whole history held fewer than min_rejects
-           e.history >= 1
-           AND p.rejects >= $spike_ratio * e.baseline_a / e.history
-           AND (e.history_before >= $min_history_windows
-                OR (p.rejects >= 2 * $min_rejects AND e.baseline_a < $min_rejects)) AS fires
-    FROM episodes AS e
-    JOIN per_window AS p ON p.place = e.k AND p.w = e.w
+    SELECT p.*, s.island, s.history, s.baseline_mean, s.fires
+    FROM spike_windows AS s
+    JOIN per_window AS p ON p.place = s.k AND p.w = s.w
 ),
 islands AS (  -- an episode with a firing window is reported whole, from its first loud window
     SELECT

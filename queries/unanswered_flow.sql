@@ -2,20 +2,25 @@
 id: unanswered_flow
 title: Connections from our hosts go unanswered
 sources: [vpc_flow, topo_interfaces]
+version: 1
+status: stable
 severity: high
+chart: conversation
+config_checks: [nacl, tgw, source_routes]
+config_summary: "connections from {srcaddr|where|'the VPC'} to {dst} that were never answered"
 requires: [action, srcaddr, dstaddr, srcport, dstport, start]
 lookback: [window_minutes, baseline_windows]
 params:
-  window_minutes: {type: int, default: 5, doc: "Length of one counting window, in minutes (by the connection's first SYN)."}
-  baseline_windows: {type: int, default: 24, doc: "Earlier windows of the same destination that form its baseline."}
-  min_history_windows: {type: int, default: 6, doc: "Windows of flow-log history before an episode needed to judge it against its baseline; with less (at least one), only 2 x min_failed at a destination that answered before fires."}
-  min_failed: {type: int, default: 10, doc: "Fewest failed connection attempts to one destination and port in a window."}
-  min_clients: {type: int, default: 1, doc: "Fewest distinct client addresses (of ours) among the failed attempts."}
-  min_failed_share: {type: float, default: 0.8, doc: "Share of the destination's attempts in the window that must fail."}
-  max_baseline_failed_share: {type: float, default: 0.5, doc: "Destinations that failed at least this often in their baseline are chronically dead, not an incident."}
-  header_bytes: {type: int, default: 60, doc: "Bytes per IPv4 packet treated as headers when estimating payload (IPv4 + TCP with options)."}
-  header_bytes_ipv6: {type: int, default: 80, doc: "Bytes per IPv6 packet treated as headers when estimating payload (40-byte IPv6 header + TCP with timestamps)."}
-  min_request_bytes: {type: int, default: 1, doc: "Estimated payload the client must send for a handshake-only connection to count as an unanswered request."}
+  window_minutes: {type: int, default: 5, min: 1, max: 1440, doc: "Length of one counting window, in minutes (by the connection's first SYN)."}
+  baseline_windows: {type: int, default: 24, min: 1, doc: "Earlier windows of the same destination that form its baseline."}
+  min_history_windows: {type: int, default: 6, min: 0, doc: "Windows of flow-log history before an episode needed to judge it against its baseline; with less (at least one), only 2 x min_failed at a destination that answered before fires."}
+  min_failed: {type: int, default: 10, min: 1, doc: "Fewest failed connection attempts to one destination and port in a window."}
+  min_clients: {type: int, default: 1, min: 1, doc: "Fewest distinct client addresses (of ours) among the failed attempts."}
+  min_failed_share: {type: float, default: 0.8, min: 0, max: 1, doc: "Share of the destination's attempts in the window that must fail."}
+  max_baseline_failed_share: {type: float, default: 0.5, min: 0, max: 1, doc: "Destinations that failed at least this often in their baseline are chronically dead, not an incident."}
+  header_bytes: {type: int, default: 60, min: 0, doc: "Bytes per IPv4 packet treated as headers when estimating payload (IPv4 + TCP with options)."}
+  header_bytes_ipv6: {type: int, default: 80, min: 0, doc: "Bytes per IPv6 packet treated as headers when estimating payload (40-byte IPv6 header + TCP with timestamps)."}
+  min_request_bytes: {type: int, default: 1, min: 0, doc: "Estimated payload the client must send for a handshake-only connection to count as an unanswered request."}
 entity: [dstaddr, dstport]
 summary: "{failed} of {attempts} TCP connections from {clients} of our hosts to {dstaddr}:{dstport} went unanswered ({kind}: {no_reverse} never got a reply, {no_answer_data} completed the handshake but the request got no data back)"
 hint: "{kind_hint}"

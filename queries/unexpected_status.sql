@@ -2,10 +2,12 @@
 id: unexpected_status
 title: Target answering a non-standard HTTP status at volume
 sources: [alb_access]
+version: 1
+status: stable
 severity: medium
 requires: [target_status_code, target_ip]
 params:
-  window_minutes: {type: int, default: 5, doc: "Length of one counting window."}
+  window_minutes: {type: int, default: 5, min: 1, max: 1440, doc: "Length of one counting window."}
   standard_codes:
     type: list[int]
     default: [100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226,
@@ -14,8 +16,8 @@ params:
               416, 417, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451,
               500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511]
     doc: "Status codes registered with IANA (RFC 9110 and friends); anything else a target returns is unexpected."
-  min_requests: {type: int, default: 5, doc: "Fewest responses with the unexpected code from one target in a window."}
-  min_share: {type: float, default: 0.2, doc: "Smallest share of that target's responses in the window carrying the code."}
+  min_requests: {type: int, default: 5, min: 1, doc: "Fewest responses with the unexpected code from one target in a window."}
+  min_share: {type: float, default: 0.2, min: 0, max: 1, doc: "Smallest share of that target's responses in the window carrying the code."}
 entity: [target, target_status_code, load_balancer, target_group_arn]
 summary: "Target {target} answered HTTP {target_status_code} to {unexpected} of {responses} requests ({share_pct}%) behind {load_balancer}; {elb_generated_503} ELB-generated 503s during and just after"
 hint: "The application returns a status code outside the standard set. A load balancer health check with the default matcher (200) treats it as unhealthy, so targets flap out of the target group and clients may then see 503s; fix the application's status code or widen the target group's health-check matcher."

@@ -185,7 +185,9 @@ def test_capture_gap_overlap_annotated(tmp_path: Path, lake: Path) -> None:
     gap = REJECTS_SQL.replace("entity: [dstaddr, dstport]", "entity: [interface_id]").replace(
         "GROUP BY dstaddr, dstport", "GROUP BY interface_id, dstaddr, dstport"
     ).replace("SELECT min(start_time)", "SELECT interface_id, min(start_time)")
-    write_detector(qdir, "capture_gap", sql=gap)
+    gap = gap.replace("\nseverity:", "\ncapture_gaps: reports\nseverity:", 1)  # its findings are the gaps
+    assert "capture_gaps: reports" in gap
+    write_detector(qdir, "some_gap_detector", sql=gap)
     result = run_detectors(open_lake(lake), queries_dir=qdir, infer_topology=False)
     rej = next(f for f in result.findings if f.detector == "rejects")
     assert rej.evidence["capture_gap_overlap"][0]["entity"] == {"interface_id": "eni-a"}

@@ -7,6 +7,7 @@ list, so an author sees all problems of all files in one run.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from fixtures.lake import make_lake
 from pipeline.db import open_lake
 from pipeline.detect import load_detectors, load_prep, prepare_run, run_detectors, run_one
 from pipeline.detect.catalog import (
+    CHARTS,
+    CONFIG_CHECKS,
     KNOWN_SOURCES,
     RUNNER_PARAMS,
     check_detector_file,
@@ -276,3 +279,78 @@ def test_requires_any_runs_when_one_alternative_holds(tmp_path: Path) -> None:
     assert res.ran == ["anyof"] and len(res.findings) == 1 and res.notes == []
     with_pkt = make_lake(tmp_path / "lake2", vpc_flow=[{**row, "version": 5, "pkt_srcaddr": "10.9.0.5", "pkt_dstaddr": "10.9.0.6"}])
     assert run_detectors(open_lake(with_pkt), queries_dir=qdir, infer_topology=False).ran == ["anyof"]
+
+
+def test_no_python_file_names_a_detector() -> None:
+    """Everything about a detector lives in its file: chart, config checks and capture-gap role
+    are header keys, so no code outside the simulator (whose scenarios label the detector they
+    exercise) switches on a detector id."""
+    root = Path(__file__).resolve().parents[1] / "pipeline"
+    ids = sorted(p.stem for p in FILES)
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, ids)) + r")\b")
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if "simulate" in path.relative_to(root).parts:
+            continue
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if m := pattern.search(line):
+                offenders.append(f"{path.relative_to(root.parent)}:{n} names detector {m.group(1)!r}")
+    _fail_with(offenders)
+
+
+def test_header_vocabularies_have_implementations() -> None:
+    """Every chart and config check a header may name is drawn / run by the report and hints."""
+    from pipeline.report.figures import CHARTS as DRAWN
+    from pipeline.topology.hints import CHECKS
+
+    assert set(DRAWN) == set(CHARTS)
+    assert set(CHECKS) == set(CONFIG_CHECKS)
+
+
+def test_every_shipped_header_sets_version_and_status() -> None:
+    offenders = []
+    for path in FILES:
+        header = yaml.safe_load(split_header(path.read_text())[0])
+        for key in ("version", "status"):
+            if key not in header:
+                offenders.append(f"{path.name}: header lacks {key!r}")
+    _fail_with(offenders)
+
+
+def test_param_out_of_range_is_one_line_naming_it() -> None:
+    from pipeline.detect import resolve_params
+    from pipeline.errors import UsageError
+
+    dets = load_detectors()
+    det = next(d for d in dets if "window_minutes" in d.params)
+    with pytest.raises(UsageError) as e:
+        resolve_params(dets, {det.id: {"window_minutes": "0"}})
+    assert str(e.value) == f"--param {det.id}.window_minutes: 0 is below the minimum 1"
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ("{type: int, default: 0, min: 1, doc: d}", "default: 0 is below the minimum 1"),
+        ("{type: str, default: x, min: 1, doc: d}", "min/max apply to int and float params only"),
+        ("{type: float, default: 2.0, max: 1, doc: d}", "default: 2.0 is above the maximum 1"),
+    ],
+)
+def test_param_ranges_checked_in_header(tmp_path: Path, spec: str, problem: str) -> None:
+    src = FILES[0].read_text()
+    header, sql = split_header(src)
+    data = yaml.safe_load(header)
+    first = next(iter(data["params"]))
+    text = src.replace(f"\n  {first}: {{", f"\n  {first}: {spec}\n  _old_{first}: {{", 1)
+    path = tmp_path / FILES[0].name
+    path.write_text(text)
+    _, problems = check_detector_file(path)
+    assert any(problem in p for p in problems), problems
+
+
+def test_detectors_doc_is_generated_from_the_headers() -> None:
+    """docs/detectors.md's per-detector part is what `python -m pipeline.detect.docs` renders."""
+    from pipeline.detect.docs import updated_page
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "detectors.md").read_text(encoding="utf-8")
+    assert updated_page(page, load_detectors()) == page, "run: python -m pipeline.detect.docs"

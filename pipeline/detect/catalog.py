@@ -7,16 +7,18 @@ problem it has, named by file, so an author fixes them in one pass.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, cast, get_args
 
 import yaml
 
 from ..errors import DetectorError
-from ..findings import SEVERITIES
+from ..findings import SEVERITIES, Severity
 from ..schema import TABLES
 from ..topology.model import InterfaceKind
 from .params import PARAM_TYPES, Param, ParamType, coerce_default
@@ -32,7 +34,20 @@ REQUIRED_KEYS: tuple[str, ...] = (
 )  # fmt: skip
 OPTIONAL_KEYS: tuple[str, ...] = (
     "requires", "requires_any", "params", "false_positives", "references", "sample_columns", "lookback",
+    "chart", "config_checks", "config_summary", "capture_gaps", "version", "status",
 )  # fmt: skip
+#: ``status:`` how far to trust a detector; ``version:`` (an int) goes up when its findings change.
+Status = Literal["stable", "experimental", "deprecated"]
+STATUSES: tuple[Status, ...] = get_args(Status)
+#: ``chart:`` the report's chart for a finding (pipeline.report.figures.CHARTS draws each).
+CHARTS: tuple[str, ...] = ("timeline", "az_5xx_heatmap", "reject_destinations", "path_sankey", "conversation")
+#: ``config_checks:`` which topology-configuration hints apply (pipeline.topology.hints.CHECKS runs each).
+CONFIG_CHECKS: tuple[str, ...] = (
+    "lb_path_routes", "alb_subnet_routes", "nacl", "alb_nacl", "return_nacl", "endpoint", "tgw", "source_routes",
+)  # fmt: skip
+#: ``capture_gaps:`` what capture gaps mean to a detector: its findings *are* gaps (``reports``),
+#: its findings over a gap on a related place get flagged (``overlap``, the default), or neither.
+GAP_ROLES: tuple[str, ...] = ("reports", "overlap", "ignore")
 #: ``requires``/``requires_any`` entries of the form ``topology:<kind>``: the topology views
 #: (file merged over what the logs let us infer) name at least one interface of that kind.
 TOPOLOGY_PREFIX = "topology:"
@@ -51,7 +66,7 @@ class Detector:
     id: str
     title: str
     sources: list[str]
-    severity: str
+    severity: Severity
     entity: list[str]
     summary: str
     hint: str
@@ -68,6 +83,14 @@ class Detector:
     sample_columns: list[str] = field(default_factory=list)
     #: int params whose product is how many minutes before ``since`` the detector reads
     lookback: list[str] = field(default_factory=list)
+    chart: str = "timeline"
+    config_checks: list[str] = field(default_factory=list)
+    #: "the logs show ..." phrase of its configuration hints: ``{a|b|'text'}`` is the first
+    #: non-empty of entity fields a, b or the text; ``[...]`` is left out when a field in it is empty
+    config_summary: str = ""
+    capture_gaps: str = "overlap"
+    version: int = 1
+    status: Status = "stable"
     path: Path | None = None
 
     def defaults(self) -> dict[str, Any]:
@@ -170,6 +193,25 @@ def check_detector_file(path: Path) -> tuple[Detector | None, list[str]]:
         elif param:
             params[param.name] = param
 
+    chart = header.get("chart", "timeline")
+    if chart not in CHARTS:
+        problems.append(f"chart {chart!r} must be one of {', '.join(CHARTS)}")
+    config_checks = _str_list(header, "config_checks", problems)
+    for check in config_checks:
+        if check not in CONFIG_CHECKS:
+            problems.append(f"config_checks: {check!r} is not a check (known: {', '.join(CONFIG_CHECKS)})")
+    config_summary = header.get("config_summary", "")
+    if not isinstance(config_summary, str):
+        problems.append("config_summary: must be a string")
+    capture_gaps = header.get("capture_gaps", "overlap")
+    if capture_gaps not in GAP_ROLES:
+        problems.append(f"capture_gaps {capture_gaps!r} must be one of {', '.join(GAP_ROLES)}")
+    version = header.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        problems.append(f"version {version!r} must be a positive integer")
+    status = header.get("status", "stable")
+    if status not in STATUSES:
+        problems.append(f"status {status!r} must be one of {', '.join(STATUSES)}")
     lookback = _str_list(header, "lookback", problems)
     for name in lookback:
         if name not in params or params[name].type != "int":
@@ -192,7 +234,7 @@ def check_detector_file(path: Path) -> tuple[Detector | None, list[str]]:
         id=det_id,
         title=header["title"].strip(),
         sources=sources,
-        severity=header["severity"],
+        severity=cast(Severity, header["severity"]),
         entity=entity,
         summary=header["summary"].strip(),
         hint=header["hint"].strip(),
@@ -206,6 +248,12 @@ def check_detector_file(path: Path) -> tuple[Detector | None, list[str]]:
         references=references,
         sample_columns=sample_columns,
         lookback=lookback,
+        chart=chart,
+        config_checks=config_checks,
+        config_summary=config_summary.strip(),
+        capture_gaps=capture_gaps,
+        version=version,
+        status=status,
         path=path,
     )
     return det, []
@@ -262,7 +310,7 @@ def param_from_spec(name: str, spec: Any) -> tuple[Param | None, str]:
         return None, "name must be lower_snake_case and not since/until"
     if not isinstance(spec, dict):
         return None, "must be a mapping {type, default, doc}"
-    unknown = set(spec) - {"type", "default", "doc"}
+    unknown = set(spec) - {"type", "default", "doc", "min", "max"}
     if unknown:
         return None, f"unknown keys {sorted(unknown)}"
     ptype = spec.get("type")
@@ -273,12 +321,18 @@ def param_from_spec(name: str, spec: Any) -> tuple[Param | None, str]:
     doc = spec.get("doc")
     if not isinstance(doc, str) or not doc.strip():
         return None, "missing doc"
+    bounds = {k: spec[k] for k in ("min", "max") if k in spec}
+    if bounds and ptype not in ("int", "float"):
+        return None, "min/max apply to int and float params only"
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in bounds.values()):
+        return None, "min/max must be numbers"
+    typed: ParamType = ptype
+    param = Param(name=name, type=typed, default=None, doc=doc.strip(), min=bounds.get("min"), max=bounds.get("max"))
     try:
-        default = coerce_default(spec["default"], ptype)
+        default = param.check(coerce_default(spec["default"], ptype))
     except ValueError as e:
         return None, f"default: {e}"
-    typed: ParamType = ptype
-    return Param(name=name, type=typed, default=default, doc=doc.strip()), ""
+    return dataclasses.replace(param, default=default), ""
 
 
 def load_detectors(queries_dir: Path | None = None) -> list[Detector]:
@@ -297,3 +351,18 @@ def load_detectors(queries_dir: Path | None = None) -> list[Detector]:
         detectors.append(det)
     log.debug("loaded %d detectors from %s", len(detectors), qdir)
     return detectors
+
+
+@functools.cache
+def _shipped() -> dict[str, Detector]:
+    return {d.id: d for d in load_detectors()}
+
+
+def shipped_detector(det_id: str) -> Detector | None:
+    """The shipped detector ``det_id`` (None for one that is not shipped): what the report and
+    the hints read from its header (chart, config checks) for a finding of that detector."""
+    try:
+        return _shipped().get(det_id)
+    except DetectorError as e:
+        log.warning("cannot read the shipped detectors: %s", e)
+        return None

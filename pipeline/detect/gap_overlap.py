@@ -7,8 +7,8 @@ interface gone silent) may be an artefact of the gap: the reader must know.
 from __future__ import annotations
 
 from ..findings import Finding
+from .catalog import Detector
 
-GAP_DETECTOR = "capture_gap"
 _PLACE_KEYS = ("interface_id", "subnet_id", "az_id")
 
 
@@ -20,13 +20,18 @@ def _related(finding: Finding, gap: Finding) -> bool:
     return finding.entity[shared[0]] == gap.entity[shared[0]]
 
 
-def annotate_capture_gaps(findings: list[Finding]) -> None:
-    """Add ``evidence.capture_gap_overlap`` (and a sentence in the summary) in place."""
-    gaps = [f for f in findings if f.detector == GAP_DETECTOR]
+def annotate_capture_gaps(findings: list[Finding], detectors: list[Detector]) -> None:
+    """Add ``evidence.capture_gap_overlap`` (and a sentence in the summary) in place.
+
+    Each detector's header says what gaps mean to it (``capture_gaps``): its findings are the
+    gaps (``reports``), are flagged when they overlap one (``overlap``), or neither (``ignore``).
+    """
+    role = {d.id: d.capture_gaps for d in detectors}
+    gaps = [f for f in findings if role.get(f.detector) == "reports"]
     if not gaps:
         return
     for f in findings:
-        if f.detector == GAP_DETECTOR:
+        if role.get(f.detector, "overlap") != "overlap":
             continue
         overlaps = [
             g

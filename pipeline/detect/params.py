@@ -36,6 +36,20 @@ class Param:
     type: ParamType
     default: Any
     doc: str
+    min: float | None = None  # int/float params: the smallest and largest value allowed
+    max: float | None = None
+
+    def check(self, value: Any) -> Any:
+        """``value`` when it lies in the declared range; ValueError saying which bound it breaks."""
+        if self.min is not None and value < self.min:
+            raise ValueError(f"{value!r} is below the minimum {_num(self.min)}")
+        if self.max is not None and value > self.max:
+            raise ValueError(f"{value!r} is above the maximum {_num(self.max)}")
+        return value
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
 
 
 def coerce_default(value: Any, ptype: str) -> Any:
@@ -120,5 +134,9 @@ def resolve_params(detectors: Sequence[HasParams], overrides: dict[str, dict[str
                 typed = parse_value(value, spec.type) if isinstance(value, str) else coerce_default(value, spec.type)
             except ValueError as e:
                 raise UsageError(f"--param {det_id}.{name}: expected {spec.type}: {e}") from None
+            try:
+                spec.check(typed)
+            except ValueError as e:
+                raise UsageError(f"--param {det_id}.{name}: {e}") from None
             resolved[det_id][name] = typed
     return resolved

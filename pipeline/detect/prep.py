@@ -60,15 +60,19 @@ def building_dir(queries_dir: Path, name: str) -> Path:
     return default_queries_dir() / name
 
 
-def expand_blocks(sql: str, queries_dir: Path) -> str:
-    """``sql`` with each ``-- @block NAME`` line replaced by ``_blocks/NAME.sql`` and a comma."""
+def expand_blocks(sql: str, queries_dir: Path, _depth: int = 0) -> str:
+    """``sql`` with each ``-- @block NAME`` line replaced by ``_blocks/NAME.sql`` and a comma
+    (a block may pull in another one the same way)."""
+    if _depth > 5:
+        raise ValueError("blocks include each other more than 5 deep")
 
     def splice(m: re.Match[str]) -> str:
         path = building_dir(queries_dir, BLOCKS_DIR) / f"{m.group('name')}.sql"
         try:
-            return path.read_text(encoding="utf-8").strip() + ","
+            text = path.read_text(encoding="utf-8").strip()
         except OSError as e:
             raise ValueError(f"block {m.group('name')!r}: cannot read {path}: {e}") from None
+        return expand_blocks(text, queries_dir, _depth + 1) + ","
 
     return _BLOCK_LINE.sub(splice, sql)
 

@@ -155,7 +155,7 @@ def run_detectors(
         result.ran.append(det.id)
     result.stages["detectors"] = round(time.perf_counter() - t_stage, 4)
 
-    annotate_capture_gaps(result.findings)
+    annotate_capture_gaps(result.findings, chosen)
     result.findings.sort(key=lambda f: (-severity_rank(f.severity), f.window_start, f.detector, f.id))
     return result
 

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import plotly.graph_objects as go
 
+from ..detect.catalog import shipped_detector
 from ..findings import Finding
 from ..schema import TABLES
 from ..topology.model import Topology
@@ -293,11 +294,18 @@ def finding_figure(
     sources: list[str] | None = None,
 ) -> go.Figure | None:
     """The one chart that best shows a finding, falling back to its entity timeline."""
-    special = {
-        "az_5xx_spike": lambda: az_5xx_heatmap(con, finding),
-        "reject_burst": lambda: reject_destinations(con, finding),
-        "asymmetric_flow": lambda: path_sankey(con, finding, topology),
-        "unanswered_flow": lambda: conversation_chart(con, finding),
-    }.get(finding.detector)
-    fig = special() if special else None
+    det = shipped_detector(finding.detector)
+    draw = CHARTS.get(det.chart if det else "timeline")
+    fig = draw(con, finding, topology) if draw else None
     return fig if fig is not None else entity_timeline(con, finding, sources)
+
+
+#: The chart a detector's header names (``chart:``) -> how to draw it for a finding;
+#: ``timeline`` (and any chart that finds nothing to draw) is the entity timeline.
+CHARTS: dict[str, Any] = {
+    "timeline": lambda con, finding, topology: None,
+    "az_5xx_heatmap": lambda con, finding, topology: az_5xx_heatmap(con, finding),
+    "reject_destinations": lambda con, finding, topology: reject_destinations(con, finding),
+    "path_sankey": lambda con, finding, topology: path_sankey(con, finding, topology),
+    "conversation": lambda con, finding, topology: conversation_chart(con, finding),
+}

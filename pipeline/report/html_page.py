@@ -17,6 +17,7 @@ import duckdb
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from ..detect.catalog import shipped_detector
 from ..findings import Finding, iso_utc
 from ..incidents import Incident, correlate
 from ..topology.model import Topology
@@ -220,8 +221,9 @@ def _ingest_rows(ingest: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _gaps_text(gaps: dict[str, int], findings: list[Finding]) -> str:
-    n = sum(1 for f in findings if f.detector == "capture_gap")
-    parts = [f"{k} {v} records" for k, v in gaps.items()] + ([f"{n} capture_gap findings"] if n else [])
+    gap_ids = {f.detector for f in findings if (d := shipped_detector(f.detector)) and d.capture_gaps == "reports"}
+    n = sum(1 for f in findings if f.detector in gap_ids)
+    parts = [f"{k} {v} records" for k, v in gaps.items()] + ([f"{n} {'/'.join(sorted(gap_ids))} findings"] if n else [])
     return ", ".join(parts) or "none recorded"
 
 

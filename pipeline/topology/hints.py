@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from typing import cast
 
 from ..findings import Finding
@@ -110,21 +111,42 @@ def _lb_node_ips(snap: _Snapshot, finding: Finding) -> list[str]:
     return [ip for lb in lbs for ip in lb.node_ips if ip]
 
 
+_ALTERNATIVES = re.compile(r"\{([^{}]*)\}")
+_OPTIONAL = re.compile(r"\[([^\[\]]*)\]")
+
+
+def _fill_summary(template: str, fields: dict[str, str]) -> str:
+    """``{a|b|'text'}``: the first non-empty of fields a, b or the text; ``[...]``: left out
+    when a field in it is empty (a detector's ``config_summary``)."""
+
+    def pick(m: re.Match[str]) -> str:
+        for alt in m.group(1).split("|"):
+            alt = alt.strip()
+            if alt.startswith("'") and alt.endswith("'"):
+                return alt[1:-1]
+            if fields.get(alt):
+                return fields[alt]
+        return ""
+
+    def optional(m: re.Match[str]) -> str:
+        names = [a.strip() for g in _ALTERNATIVES.findall(m.group(1)) for a in g.split("|")]
+        return _ALTERNATIVES.sub(pick, m.group(1)) if all(fields.get(n) for n in names if not n.startswith("'")) else ""
+
+    return _ALTERNATIVES.sub(pick, _OPTIONAL.sub(optional, template))
+
+
 def _logs_show(finding: Finding) -> str:
-    e = finding.entity
+    """'the logs show ...' from the detector's ``config_summary``: the entity's fields plus
+    ``dst`` (address:port) and ``where`` (AZ, AZ id or subnet)."""
+    e = {k: str(v) for k, v in finding.entity.items() if v not in (None, "")}
     dst = e.get("dstaddr", "")
-    dst = f"{dst}:{e['dstport']}" if dst and e.get("dstport") else dst
-    where = e.get("az") or e.get("az_id") or e.get("subnet_id") or ""
-    by_detector = {
-        "asymmetric_flow": f"responses from {e.get('srcaddr') or e.get('node_ip') or e.get('interface_id') or where} returning on a different path than requests came in",
-        "return_traffic_reject": f"REJECTed return traffic from {e.get('srcaddr') or e.get('subnet_id') or where or 'the subnet'}"
-        + (f" (source port {e['srcport']})" if e.get("srcport") else "") + f" to {dst or 'its clients'}",
-        "reject_burst": f"a burst of REJECTed flows {('from ' + e['srcaddr'] + ' ') if e.get('srcaddr') else ''}to {dst or where}",
-        "unanswered_flow": f"connections from {e.get('srcaddr') or where or 'the VPC'} to {dst} that were never answered",
-        "endpoint_bypass": f"{e.get('service') or e.get('pkt_dst_aws_service') or 'AWS service'} traffic from {e.get('srcaddr') or e.get('subnet_id') or 'the VPC'} not using the gateway endpoint",
-        "az_5xx_spike": f"a 5XX spike at {e.get('load_balancer') or 'the load balancer'} concentrated in {where or 'one AZ'}",
-    }
-    return "the logs show " + by_detector.get(finding.detector, finding.title or finding.detector)
+    e["dst"] = f"{dst}:{e['dstport']}" if dst and e.get("dstport") else dst
+    e["where"] = e.get("az") or e.get("az_id") or e.get("subnet_id") or ""
+    from ..detect.catalog import shipped_detector  # detect imports topology
+
+    det = shipped_detector(finding.detector)
+    template = det.config_summary if det else ""
+    return "the logs show " + (_fill_summary(template, e) if template else (finding.title or finding.detector))
 
 
 def _route_hints(snap: _Snapshot, finding: Finding, subnets: list[Subnet], *, always: bool) -> list[str]:
@@ -196,36 +218,41 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-def _nacl_hints(snap: _Snapshot, finding: Finding) -> list[str]:
+def _alb_nacl_hints(snap: _Snapshot, finding: Finding) -> list[str]:
+    """NACLs between the load balancer's nodes and the subnets of the finding's AZ."""
+    protocol = protocol_number(finding.entity.get("protocol") or 6)
+    out = []
+    az_subnets = _az_subnets(snap, finding)
+    nodes = _lb_node_ips(snap, finding)
+    local = [ip for ip in nodes if snap.resolver.subnet_for_ip(ip) in az_subnets]
+    for s in az_subnets:
+        if s.subnet_id in snap.alb_subnets:
+            continue  # the targets' subnets answer the nodes on ephemeral ports
+        for node in (local or nodes)[:1]:
+            out += _nacl_flow_hints(snap, finding, src=None, src_subnets=[s], dst=node, port=None, protocol=protocol)
+    return out
+
+
+def _nacl_hints(snap: _Snapshot, finding: Finding, *, returning: bool = False) -> list[str]:
+    """NACLs on the way from the finding's sources to its destination; ``returning``: the
+    flows are replies (to ephemeral ports; without a named client, to the load balancer)."""
     e = finding.entity
     protocol = protocol_number(e.get("protocol") or 6)
-    det = finding.detector
-    if det == "az_5xx_spike":
-        out = []
-        az_subnets = _az_subnets(snap, finding)
-        nodes = _lb_node_ips(snap, finding)
-        local = [ip for ip in nodes if snap.resolver.subnet_for_ip(ip) in az_subnets]
-        for s in az_subnets:
-            if s.subnet_id in snap.alb_subnets:
-                continue  # the targets' subnets answer the nodes on ephemeral ports
-            for node in (local or nodes)[:1]:
-                out += _nacl_flow_hints(snap, finding, src=None, src_subnets=[s], dst=node, port=None, protocol=protocol)
-        return out
     src_subnets = _subnets_for(snap, finding, ("srcaddr", "interface_id", "subnet_id"))
     named = snap.nacls.get(e.get("nacl_id", ""))
     if named is not None:  # the detector named the NACL: evaluate it on its subnets
         src_subnets += [x for x in snap.topo.subnets if x.subnet_id in named.subnet_ids and x not in src_subnets]
-    if not src_subnets and det == "return_traffic_reject":
+    if not src_subnets and returning:
         src_subnets = _az_subnets(snap, finding)
     # An interface named in the entity may be the destination's; and traffic inside one
     # subnet never crosses its NACL. Either way the destination's subnet is no source leg.
     dst_subnet = snap.resolver.subnet_for_ip(e.get("dstaddr", ""))
     src_subnets = [s for s in src_subnets if s != dst_subnet]
     port = _int(e.get("dstport"))
-    if det == "return_traffic_reject" and (port is None or port < EPHEMERAL_PORTS[0]):
+    if returning and (port is None or port < EPHEMERAL_PORTS[0]):
         port = None  # the return leg goes to the client's ephemeral port: check the whole range
     dst = e.get("dstaddr")
-    if dst is None and det == "return_traffic_reject":
+    if dst is None and returning:
         # No client named: the load balancer nodes are the clients of subnets behind them.
         out = []
         for sub in src_subnets:
@@ -353,24 +380,37 @@ def config_hints(finding: Finding, topology: Topology) -> list[str]:
     if not has_configuration(topology):
         return []
     snap = _Snapshot(topology)
-    det = finding.detector
+    from ..detect.catalog import shipped_detector  # detect imports topology
+
+    det = shipped_detector(finding.detector)
     hints: list[str] = []
-    if det == "asymmetric_flow":
-        subnets = _subnets_for(snap, finding, ("srcaddr", "node_ip", "subnet_id", "interface_id", "dstaddr"))
-        # Name the misrouted load-balancer subnet if there is one; else state the first subnet's route.
-        flagged = _route_hints(snap, finding, subnets, always=False)
-        hints += flagged or _route_hints(snap, finding, subnets[:1], always=True)
-    if det == "az_5xx_spike":
-        hints += _route_hints(snap, finding, [s for s in _az_subnets(snap, finding) if s.subnet_id in snap.alb_subnets], always=False)
-    if det in ("return_traffic_reject", "reject_burst", "az_5xx_spike", "unanswered_flow"):
-        hints += _nacl_hints(snap, finding)
-    if det == "endpoint_bypass":
-        hints += _endpoint_hints(snap, finding)
-    if det == "unanswered_flow":
-        hints += _tgw_hints(snap, finding)
-    if det in ("return_traffic_reject", "unanswered_flow"):
-        hints += _route_hints(snap, finding, _subnets_for(snap, finding, ("srcaddr", "subnet_id", "interface_id")), always=False)
+    for name, check in CHECKS.items():  # in this order, whatever the header's order
+        if det and name in det.config_checks:
+            hints += check(snap, finding)
     seen: set[str] = set()
     unique = [h for h in hints if not (h in seen or seen.add(h))]  # type: ignore[func-returns-value]
     log.debug("%d configuration hints for %s", len(unique), finding.id)
     return unique
+
+
+def _lb_path_routes(snap: _Snapshot, finding: Finding) -> list[str]:
+    """The misrouted load-balancer subnet if there is one; else the first subnet's route."""
+    subnets = _subnets_for(snap, finding, ("srcaddr", "node_ip", "subnet_id", "interface_id", "dstaddr"))
+    return _route_hints(snap, finding, subnets, always=False) or _route_hints(snap, finding, subnets[:1], always=True)
+
+
+#: ``config_checks:`` names in a detector's header -> the hints they produce, run in this order.
+CHECKS: dict[str, Callable[[_Snapshot, Finding], list[str]]] = {
+    "lb_path_routes": _lb_path_routes,
+    "alb_subnet_routes": lambda snap, f: _route_hints(
+        snap, f, [s for s in _az_subnets(snap, f) if s.subnet_id in snap.alb_subnets], always=False
+    ),
+    "nacl": _nacl_hints,
+    "alb_nacl": _alb_nacl_hints,
+    "return_nacl": lambda snap, f: _nacl_hints(snap, f, returning=True),
+    "endpoint": lambda snap, f: _endpoint_hints(snap, f),
+    "tgw": lambda snap, f: _tgw_hints(snap, f),
+    "source_routes": lambda snap, f: _route_hints(
+        snap, f, _subnets_for(snap, f, ("srcaddr", "subnet_id", "interface_id")), always=False
+    ),
+}

@@ -576,6 +576,7 @@ def _run(
         for out in fetcher(sources, candidates, max_object_size):
             take(out)
         flush()
+        settle()  # publish the batch still staged on the stage thread
         return
     in_flight: deque[Future[_Outcome]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:

@@ -326,3 +326,20 @@ def test_progress_sink_sees_every_fetched_object_and_the_summary_line_adds_up(tm
     assert f"{s.lines_read:,} lines read" in line and "lines/s" in line and "\n" not in line
     again = ingest([str(src)], lake, sink=rec)  # nothing to fetch: nothing reported
     assert again.objects_unchanged == 12 and len(rec.done) == 12
+
+
+def test_a_folder_inside_awslogs_reads_like_its_bucket_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Pointing at .../AWSLogs/ (as one does at s3://bucket/AWSLogs/) finds the same objects, same URIs."""
+    from pipeline.cli import main
+
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    make_source(src)
+    inner = ingest([str(src / "AWSLogs")], lake, workers=2)
+    assert (inner.objects_done, inner.objects_skipped) == (12, 1)  # the test file; notes/ is outside
+    again = ingest([str(src)], lake, workers=2)  # the same objects by the same URIs: nothing to fetch
+    assert again.objects_unchanged == 12 and again.get_requests == 0
+    assert len(lake_rows(lake)) == 300
+    # a folder with no log in AWS's layout says so instead of reporting 0 objects silently
+    assert main(["ingest", "--source", str(src / "notes"), "--lake", str(tmp_path / "other")]) == 0
+    err = capsys.readouterr().err
+    assert "none of the 1 objects found is a log in AWS's delivery layout" in err

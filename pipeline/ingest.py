@@ -50,6 +50,7 @@ from .lake import (
     LakeWriter,
     Ledger,
     ObjectEntry,
+    OpenBatch,
     Prior,
     StagedBatch,
     lake_location,
@@ -81,7 +82,10 @@ from .sources import (
 log = logging.getLogger(__name__)
 
 DEFAULT_WORKERS = 8  # for S3 sources (GETs wait on the network); local folders default to 2 x cores
-DEFAULT_BATCH_ROWS = 200_000
+#: Rows per committed batch: objects are staged as they arrive (memory holds only row-group
+#: buffers, ``lake.writer.BUFFER_BYTES``), so a batch can be large and a bulk ingest writes
+#: about one file per table partition and batch; a crash loses at most the batch in progress.
+DEFAULT_BATCH_ROWS = 4_000_000
 DEFAULT_BATCH_OBJECTS = 512
 MAX_FAILURES_KEPT = 100
 TRANSIENT_BACKOFF_BASE = timedelta(minutes=1)  # wait before the 3rd attempt (the 2nd is the next run)
@@ -240,6 +244,8 @@ def _rejects_table(table: str, uri: str, rejects: list[Any]) -> pa.Table | None:
 #: rows: peak RSS 993 MB with one slot, 1132 MB with two, same CPU time.
 _PARSE_SLOTS_N = max(1, (os.cpu_count() or 1) // 2)
 _PARSE_SLOTS = threading.BoundedSemaphore(_PARSE_SLOTS_N)
+#: Parsed objects waiting for the stage thread, at most.
+_STAGE_QUEUE = 2
 
 
 def _fetch_and_parse(source: Source, ref: ObjectRef, info: KeyInfo, max_size: int, prior: Prior | None = None) -> _Outcome:
@@ -455,13 +461,13 @@ def _maintain(
     writer: LakeWriter, summary: IngestSummary, *, compact: bool, margin: timedelta, expire_before: datetime | None
 ) -> None:
     """After the run's commits: drop expired partitions, compact closed ones (``lake.compact``)."""
+    from .lake.compact import AUTO_MIN_FILES, SMALL_FILE_BYTES, drop_expired
     from .lake.compact import compact as compact_lake
-    from .lake.compact import drop_expired
 
     if expire_before is not None:
         summary.partitions_expired = drop_expired(writer, expire_before).partitions
-    if compact:
-        done = compact_lake(writer, margin=margin)
+    if compact:  # only partitions with enough small files (a bulk ingest's large files are left alone)
+        done = compact_lake(writer, margin=margin, min_files=AUTO_MIN_FILES, small_bytes=SMALL_FILE_BYTES)
         summary.partitions_compacted, summary.files_compacted = done.partitions, done.files_before
 
 
@@ -482,20 +488,24 @@ def _run(
     fetcher: Fetcher | None = None,
 ) -> None:
     skipped: list[ObjectEntry] = []
-    batch: list[BatchMember] = []
-    batch_rows_now = 0
-    # One batch at a time is encoded and written on the stage thread (pyarrow releases the
-    # GIL) while the next one is parsed; the ledger stays on this thread, and a batch is
-    # published only after the one before it, so commits happen in listing order.
+    batch: OpenBatch | None = None
+    batch_rows_now = batch_objects_now = 0
+    # Objects are staged on the stage thread as they arrive (split by partition, encoded
+    # into the batch's open Parquet files: pyarrow releases the GIL) while later ones parse;
+    # the ledger stays on this thread, and a batch is published only after the one before
+    # it, so commits happen in listing order. The stage thread runs its tasks in order.
     stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-stage")
+    adding: deque[Future[None]] = deque()  # objects handed to the stage thread, not yet staged
     pending: list[tuple[Future[StagedBatch], int]] = []
+    opened: list[OpenBatch] = []  # every batch not yet published (cleaned up on error)
 
     def settle() -> None:
-        """Publish the batch being staged (waits for it)."""
+        """Publish the batch being finished (waits for it)."""
         if not pending:
             return
         future, rows = pending.pop()
         staged = future.result()
+        opened.pop(0)
         result = writer.publish(staged)
         summary.files_written += result.files_added
         summary.files_removed += result.files_removed
@@ -513,19 +523,21 @@ def _run(
         )  # fmt: skip
 
     def flush() -> None:
-        nonlocal batch, batch_rows_now
+        nonlocal batch, batch_rows_now, batch_objects_now
         if skipped:
             ledger.record(skipped)
             skipped.clear()
-        if not batch:
+        if batch is None:
             return
-        settle()
-        members, rows = batch, batch_rows_now
-        batch, batch_rows_now = [], 0
-        pending.append((stager.submit(writer.stage, members, writer.holding(members)), rows))
+        settle()  # the batch before: published first, so ``holding`` sees its files
+        while adding:
+            adding.popleft().result()  # every member staged (staging errors surface here)
+        open_, rows = batch, batch_rows_now
+        batch, batch_rows_now, batch_objects_now = None, 0, 0
+        pending.append((stager.submit(open_.finish, writer.holding(open_.members)), rows))
 
     def take(out: _Outcome) -> None:
-        nonlocal batch_rows_now
+        nonlocal batch, batch_rows_now, batch_objects_now
         summary.bytes_downloaded += out.bytes_in
         summary.bytes_decompressed += out.bytes_out
         ref = out.ref
@@ -561,46 +573,57 @@ def _run(
         summary.rejects += entry.rejects
         _note_drift_and_rejects(summary, ref.uri, out.unknown_fields, entry.rejects)
         summary.rows_by_table[out.info.table] = summary.rows_by_table.get(out.info.table, 0) + entry.rows
-        batch.append(
-            BatchMember(
-                entry=entry, identity=ObjectRef(ref.uri, ref.bucket, ref.key, out.etag, 0, ref.last_modified).identity,
-                data=out.data, rejects=out.rejects, fallback_time=out.info.file_time,
-            )  # fmt: skip
-        )
+        member = BatchMember(
+            entry=entry, identity=ObjectRef(ref.uri, ref.bucket, ref.key, out.etag, 0, ref.last_modified).identity,
+            data=out.data, rejects=out.rejects, fallback_time=out.info.file_time,
+        )  # fmt: skip
+        out.data = out.rejects = None
+        if batch is None:
+            batch = writer.open_batch()
+            opened.append(batch)
+        adding.append(stager.submit(batch.add, member))
+        while len(adding) > _STAGE_QUEUE:  # memory: at most this many parsed objects wait for the stage thread
+            adding.popleft().result()
         batch_rows_now += entry.rows
-        if batch_rows_now >= batch_rows or len(batch) >= batch_objects:
+        batch_objects_now += 1
+        if batch_rows_now >= batch_rows or batch_objects_now >= batch_objects:
             flush()
 
-    if fetcher is not None:  # another engine fetches and parses; outcomes come back in listing order
-        candidates = _candidates(sources, window, ledger, summary, skipped, retry_failed, expire_before)
-        for out in fetcher(sources, candidates, max_object_size):
-            take(out)
-        flush()
-        settle()  # publish the batch still staged on the stage thread
-        return
     in_flight: deque[Future[_Outcome]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         try:
-            for source, ref, info, prior in _candidates(sources, window, ledger, summary, skipped, retry_failed, expire_before):
-                if sink is not None:
-                    sink.listed(ref.size)
-                in_flight.append(pool.submit(_fetch_and_parse, source, ref, info, max_object_size, prior))
-                while len(in_flight) >= workers + _PARSE_SLOTS_N:
+            if fetcher is not None:  # another engine fetches and parses; outcomes come back in listing order
+                candidates = _candidates(sources, window, ledger, summary, skipped, retry_failed, expire_before)
+                for out in fetcher(sources, candidates, max_object_size):
+                    take(out)
+            else:
+                for source, ref, info, prior in _candidates(
+                    sources, window, ledger, summary, skipped, retry_failed, expire_before
+                ):  # fmt: skip
+                    if sink is not None:
+                        sink.listed(ref.size)
+                    in_flight.append(pool.submit(_fetch_and_parse, source, ref, info, max_object_size, prior))
+                    while len(in_flight) >= workers + _PARSE_SLOTS_N:
+                        take(in_flight.popleft().result())
+                    if len(skipped) >= 1000:
+                        ledger.record(skipped)
+                        skipped.clear()
+                while in_flight:
                     take(in_flight.popleft().result())
-                if len(skipped) >= 1000:
-                    ledger.record(skipped)
-                    skipped.clear()
-            while in_flight:
-                take(in_flight.popleft().result())
             flush()
-            settle()
+            settle()  # publish the batch still being finished on the stage thread
         finally:
             for f in in_flight:
                 f.cancel()
+            for a in adding:
+                a.cancel()
             for future, _ in pending:  # an error above: the staged batch is not published
                 try:
                     writer.discard(future.result())
                 except Exception:  # noqa: BLE001 - staging failed too; it cleaned up after itself
                     pass
             stager.shutdown()
+            for b in opened:  # batches never finished: their open files go
+                if not b.closed:
+                    b.abort()
 

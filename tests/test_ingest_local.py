@@ -84,11 +84,12 @@ def test_small_objects_are_batched_into_few_files(tmp_path: Path) -> None:
     for i in range(60):
         t = T0 + timedelta(seconds=30 * i)
         put_local(src, flow_key(t, i=i), flow_log_bytes(5, t, seed=i))
-    summary = ingest([str(src)], lake, workers=2, batch_objects=25, compact=False)
+    summary = ingest([str(src)], lake, workers=2, batch_objects=10, compact=False)
     files = list((lake / "vpc_flow").rglob("*.parquet"))
     assert summary.objects_done == 60 and len(files) == summary.files_written
-    assert len(files) <= 3 * 2  # 3 batches x at most 2 hour partitions, not 60 files
-    # the hour is long closed (2024): the next run compacts it into one file
+    assert len(files) == 6  # 6 batches into the one hour partition, not 60 files
+    # the hour is long closed (2024) and has 6 small files (>= AUTO_MIN_FILES): the next run
+    # compacts it into one file
     again = ingest([str(src)], lake, workers=2)
     assert again.partitions_compacted == 1 and again.files_compacted == len(files)
     assert len(list((lake / "vpc_flow").rglob("*.parquet"))) == 1

@@ -37,7 +37,16 @@ from .writer import PARQUET_COMPRESSION, REJECTS_DIR, LakeWriter, _fsync, _hash
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MIN_FILES = 2
+DEFAULT_MIN_FILES = 2  # ``flowsleuth lake compact``: every closed partition with more than one file
+#: Ingest's own end-of-run compaction (as Iceberg's ``rewrite_data_files`` min-input-files and
+#: Delta's auto-compaction ``minNumFiles``): a closed partition is rewritten only once it has
+#: this many *small* files, so a bulk ingest, which writes one or two large files per
+#: partition, is not written twice, while a lake fed every 5 minutes (12 files an hour)
+#: still ends with one file per closed partition.
+AUTO_MIN_FILES = 5
+#: Files at least this large are left as they are by ingest's compaction (and do not count
+#: towards ``AUTO_MIN_FILES``): rewriting them would not make the partition cheaper to read.
+SMALL_FILE_BYTES = 64 << 20
 _PARTITION = re.compile(r"^(?P<table>[a-z_]+)/date=(?P<date>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/[^/]+$")
 
 
@@ -83,15 +92,20 @@ def compact(
     now: datetime | None = None,
     margin: timedelta = timedelta(hours=2),
     min_files: int = DEFAULT_MIN_FILES,
+    small_bytes: int | None = None,
     everything: bool = False,
 ) -> CompactResult:
     """Rewrite closed partitions with ``min_files`` or more files into one each (caller holds the lock).
 
-    ``everything``: also open partitions and the rejects folder (``flowsleuth lake compact --all``).
+    ``small_bytes``: only files smaller than this count and are rewritten (larger ones stay
+    as they are); None: every file. ``everything``: also open partitions and the rejects
+    folder (``flowsleuth lake compact --all``).
     """
     now = now or datetime.now(UTC)
     result = CompactResult()
     for folder, files in sorted(_groups(writer.ledger).items()):
+        if small_bytes is not None:
+            files = [f for f in files if f[2] < small_bytes]
         if len(files) < max(min_files, 2):
             continue
         if folder == REJECTS_DIR:

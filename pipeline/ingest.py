@@ -213,13 +213,17 @@ def _note_drift_and_rejects(summary: IngestSummary, uri: str, unknown: tuple[str
 
 
 def _drop_null_columns(data: pa.Table) -> pa.Table:
-    """Drop all-null columns while an object waits for its batch (the writer restores them).
+    """Drop all-null columns and ``source_uri`` while an object waits to be staged (the writer restores them).
 
     Flow-log tables carry ~90 columns of which a v2 log fills 14; an all-null string
-    column still costs 4 bytes a row, about half the table's memory.
+    column still costs 4 bytes a row, about half the table's memory. ``source_uri`` is
+    the object's URI on every row (~200 bytes a row on a local path: half of what is
+    left); the writer puts it back from the ledger entry, row group by row group.
     """
     n = data.num_rows
-    keep = [name for name, col in zip(data.column_names, data.columns, strict=False) if col.null_count < n]
+    keep = [
+        name for name, col in zip(data.column_names, data.columns, strict=False) if col.null_count < n and name != "source_uri"
+    ]  # fmt: skip
     return data.select(keep) if n and len(keep) < data.num_columns else data
 
 

@@ -81,7 +81,7 @@ from .sources import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WORKERS = 8  # for S3 sources (GETs wait on the network); local folders default to 2 x cores
+DEFAULT_WORKERS = 8  # for S3 sources (GETs wait on the network); local folders default to one per core
 #: Rows per committed batch: objects are staged as they arrive (memory holds only row-group
 #: buffers, ``lake.writer.BUFFER_BYTES``), so a batch can be large and a bulk ingest writes
 #: about one file per table partition and batch; a crash loses at most the batch in progress.
@@ -244,9 +244,11 @@ def _rejects_table(table: str, uri: str, rejects: list[Any]) -> pa.Table | None:
 
 #: Decompress+parse at most this many objects at once: GETs may wait on the network in
 #: many threads, but parsing is CPU and memory bound (peak about 8-10x the decompressed
-#: object) and polars' reader already uses several cores. Measured on 2 cores, 2.6M flow
-#: rows: peak RSS 993 MB with one slot, 1132 MB with two, same CPU time.
-_PARSE_SLOTS_N = max(1, (os.cpu_count() or 1) // 2)
+#: object) and polars' reader already uses several cores. Two at least, so both cores of a
+#: small machine stay busy through the single-threaded parts of a parse (measured on 2
+#: cores, mixed bucket: 13% less wall time than one slot, peak RSS +60-90 MB).
+_CPUS = os.cpu_count() or 1
+_PARSE_SLOTS_N = min(_CPUS, max(2, _CPUS // 2))
 _PARSE_SLOTS = threading.BoundedSemaphore(_PARSE_SLOTS_N)
 #: Parsed objects waiting for the stage thread, at most.
 _STAGE_QUEUE = 2
@@ -415,7 +417,8 @@ def ingest(
     specs = [str(sources)] if isinstance(sources, (str, Path)) else [str(s) for s in sources]
     window = TimeWindow(parse_time(since, name="--since"), parse_time(until, name="--until"), late_margin)
     remote = any(s.startswith("s3://") for s in specs)
-    n_workers = workers if workers is not None else DEFAULT_WORKERS if remote else 2 * (os.cpu_count() or 1)
+    # a local read does not wait: more workers than cores would only hold more parsed objects in memory
+    n_workers = workers if workers is not None else DEFAULT_WORKERS if remote else (os.cpu_count() or 1)
     if n_workers < 1:
         raise UsageError(f"--workers must be at least 1 (got {workers})")
     if batch_rows < 1 or batch_objects < 1 or max_object_size < 1:

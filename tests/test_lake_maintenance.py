@@ -86,6 +86,28 @@ def test_ingest_compacts_closed_partitions_automatically_and_cli_compacts_all(tm
     assert len(lake_rows(lake)) == len(before) + 10
 
 
+def test_ingest_leaves_partitions_with_few_or_large_files_to_lake_compact(tmp_path: Path) -> None:
+    """Ingest's own pass needs AUTO_MIN_FILES small files (a bulk ingest is not written twice); `lake compact` does any 2+."""
+    from pipeline.lake.compact import AUTO_MIN_FILES
+
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    five_minute_runs(src, lake, AUTO_MIN_FILES - 2, compact_=True)  # closed hour 10: 3 files per table
+    put_local(src, flow_key(T0 + timedelta(minutes=50), i=600), flow_log_bytes(4, T0 + timedelta(minutes=50), seed=600))
+    summary = ingest([str(src)], lake, workers=1)  # a 4th flow file, still < AUTO_MIN_FILES
+    assert summary.partitions_compacted == 0
+    before, n_before = lake_rows(lake), len(live_files(lake))
+    ledger = Ledger(lake, run_id="t")
+    try:
+        writer = LakeWriter(lake, ledger)
+        # files of at least ``small_bytes`` neither count nor are rewritten
+        assert compact(writer, now=T0 + timedelta(days=1), min_files=2, small_bytes=1).partitions == 0
+        done = compact(writer, now=T0 + timedelta(days=1))  # what `flowsleuth lake compact` does
+    finally:
+        ledger.close()
+    assert done.partitions == 2 and done.files_before == n_before and done.files_after == 2
+    assert lake_rows(lake) == before
+
+
 def test_retention_drops_old_partitions_and_their_ledger_rows_without_refetching(tmp_path: Path) -> None:
     src, lake = tmp_path / "src", tmp_path / "lake"
     five_minute_runs(src, lake, 36, compact_=True)  # 10:00 - 12:55

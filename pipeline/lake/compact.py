@@ -3,7 +3,9 @@
 A run every 5 minutes adds a small file to the current hour partitions; after a month
 DuckDB opens thousands of files. ``compact`` rewrites every *closed* partition (its hour
 ended more than the delivery margin ago, so late objects are unlikely) that has two or
-more files into one, streaming file by file (memory: one input file), rows unchanged
+more files into one (ingest's own end-of-run pass: only partitions with ``AUTO_MIN_FILES``
+files under ``SMALL_FILE_BYTES``, and only those files), streaming file by file (memory:
+one input file), rows unchanged
 (``source_uri``/``source_line`` included). Late objects that still arrive simply add a
 file, and the next compaction folds it in; a changed object is replaced in the
 compacted file like anywhere else (its ``object_files`` rows move with it).
@@ -33,7 +35,7 @@ import pyarrow.parquet as pq
 from ..errors import LakeError
 from ..schema import REJECTS_SCHEMA, TABLES
 from .ledger import FileEntry, Ledger
-from .writer import PARQUET_COMPRESSION, REJECTS_DIR, LakeWriter, _fsync, _hash
+from .writer import PARQUET_COMPRESSION, PARQUET_COMPRESSION_LEVEL, REJECTS_DIR, LakeWriter, _fsync, _hash
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +139,7 @@ def _compact_one(writer: LakeWriter, table_name: str, folder: str, files: list[t
     tmp_path = writer.tmp / f"{os.getpid()}-compact.parquet"
     rows = 0
     try:
-        with pq.ParquetWriter(tmp_path, schema, compression=PARQUET_COMPRESSION) as out:
+        with pq.ParquetWriter(tmp_path, schema, compression=PARQUET_COMPRESSION, compression_level=PARQUET_COMPRESSION_LEVEL) as out:
             for p in paths:
                 data = writer._read_file(p)
                 if data is None:

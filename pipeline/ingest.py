@@ -35,12 +35,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
 
 from .errors import FormatError, SourceError, UsageError
+from .formats.result import ParsedObject
 from .lake import (
     DEFAULT_LOCK_WAIT,
     DONE_STATUSES,
@@ -254,18 +256,74 @@ _PARSE_SLOTS = threading.BoundedSemaphore(_PARSE_SLOTS_N)
 _STAGE_QUEUE = 2
 
 
+#: Small ALB objects (AWS writes one per load-balancer node every 5 minutes, often a few
+#: thousand lines) are parsed several at a time (``formats.alb.parse_alb_many``): a parse
+#: has a fixed cost of ~100 polars calls. Objects up to this size (as listed, compressed) ...
+GROUP_OBJECT_BYTES = 2 << 20
+#: ... grouped up to this total and count.
+GROUP_BYTES = 5 << 19  # 2.5 MB
+GROUP_OBJECTS = 16
+
+Candidate = tuple[Source, ObjectRef, KeyInfo, "Prior | None"]
+
+
 def _fetch_and_parse(source: Source, ref: ObjectRef, info: KeyInfo, max_size: int, prior: Prior | None = None) -> _Outcome:
     """Worker: GET, validate/decompress the whole object, parse. Never raises."""
-    out = _Outcome(ref=ref, info=info, status="failed", prior=prior, etag=ref.etag, last_modified=ref.last_modified)
-    out.failure = "terminal"  # unless a transient cause says otherwise below
-    try:
-        fetched = source.get(ref)
-        out.etag, out.last_modified, out.bytes_in = fetched.etag, fetched.last_modified, len(fetched.data)
-        if not fetched.data:
-            out.status = "empty"
-            return out
+    return _fetch_and_parse_group([(source, ref, info, prior)], max_size)[0]
+
+
+def _groupable(info: KeyInfo, ref: ObjectRef) -> bool:
+    return info.table == "alb_access" and info.fmt != "parquet" and ref.size <= GROUP_OBJECT_BYTES
+
+
+def _fetch_and_parse_group(items: list[Candidate], max_size: int) -> list[_Outcome]:
+    """Worker: ``_fetch_and_parse`` for consecutive objects, small ALB ones parsed together. Never raises."""
+    from .formats.alb import groupable, parse_alb_many
+
+    outs: list[_Outcome] = []
+    fetched: list[tuple[_Outcome, bytes]] = []
+    for _source, ref, info, prior in items:
+        out = _Outcome(ref=ref, info=info, status="failed", prior=prior, etag=ref.etag, last_modified=ref.last_modified)
+        out.failure = "terminal"  # unless a transient cause says otherwise below
+        outs.append(out)
+    for (source, ref, _info, _prior), out in zip(items, outs, strict=True):
+        data = _guarded(out, partial(_fetch, out, source, ref))
+        if data:
+            fetched.append((out, data))
+    if fetched:
         with _PARSE_SLOTS:
-            _parse(out, fetched.data, ref, info, max_size)
+            texts: list[tuple[_Outcome, bytes]] = []
+            for out, data in fetched:
+                if len(fetched) > 1 and out.info.table == "alb_access" and out.info.fmt != "parquet":
+                    text = _guarded(out, partial(_decode, out, data, max_size))
+                    if text is not None:
+                        texts.append((out, text))
+                else:
+                    _guarded(out, partial(_parse, out, data, out.ref, out.info, max_size))
+            del fetched
+            together = [(o, t) for o, t in texts if groupable(t)]
+            if len(together) > 1:
+                try:
+                    parsed = parse_alb_many([(t, o.ref.uri, o.info.node_ip, o.info.load_balancer) for o, t in together])
+                except Exception:  # noqa: BLE001 - parse them one by one below, which reports per object
+                    log.debug("grouped ALB parse failed; parsing one by one", exc_info=True)
+                else:
+                    for (o, _), p in zip(together, parsed, strict=True):
+                        _take_parsed(o, p)
+                    done = {id(o) for o, _ in together}
+                    texts = [(o, t) for o, t in texts if id(o) not in done]
+            for out, text in texts:
+                _guarded(out, partial(_parse_text, out, text))
+    for out in outs:
+        if out.status != "failed":
+            out.failure = None
+    return outs
+
+
+def _guarded(out: _Outcome, step: Callable[[], Any]) -> Any:
+    """Run one step for ``out``; an error becomes its failure (status, kind, reason), never an exception."""
+    try:
+        return step()
     except ObjectGoneError as e:
         out.status, out.reason = "gone", str(e)
     except ObjectAccessError as e:
@@ -277,12 +335,28 @@ def _fetch_and_parse(source: Source, ref: ObjectRef, info: KeyInfo, max_size: in
     except FormatError as e:
         out.reason = f"{type(e).__name__}: {e}"
     except Exception as e:  # noqa: BLE001 - one bad object must not stop the run
-        log.exception("unexpected error processing %s", ref.uri)
+        log.exception("unexpected error processing %s", out.ref.uri)
         out.failure = "transient"  # our bug, not the object's: a fixed version should pick it up
         out.reason = f"internal error: {type(e).__name__}: {e}"
-    if out.status != "failed":
-        out.failure = None
-    return out
+    return None
+
+
+def _fetch(out: _Outcome, source: Source, ref: ObjectRef) -> bytes | None:
+    fetched = source.get(ref)
+    out.etag, out.last_modified, out.bytes_in = fetched.etag, fetched.last_modified, len(fetched.data)
+    if not fetched.data:
+        out.status = "empty"
+        return None
+    return fetched.data
+
+
+def _decode(out: _Outcome, data: bytes, max_size: int) -> bytes | None:
+    text = decode_object(data, out.info.fmt, max_size=max_size, source_uri=out.ref.uri)
+    out.bytes_out = len(text)
+    if not text:
+        out.status = "empty"
+        return None
+    return text
 
 
 def transient_delay(attempts: int) -> timedelta:
@@ -322,22 +396,29 @@ def _wanted(prior: Prior | None, etag: str, retry_failed: bool, now_stamp: str) 
 
 
 def _parse(out: _Outcome, data: bytes, ref: ObjectRef, info: KeyInfo, max_size: int) -> None:
-    from .formats import parse_bytes, parse_flow_parquet
+    from .formats import parse_flow_parquet
 
     if info.fmt == "parquet":
-        parsed = parse_flow_parquet(data, source_uri=ref.uri)
-    else:
-        text = decode_object(data, info.fmt, max_size=max_size, source_uri=ref.uri)
-        del data
-        out.bytes_out = len(text)
-        if not text:
-            out.status = "empty"
-            return
-        parsed = parse_bytes(text, info.table, source_uri=ref.uri, node_ip=info.node_ip, load_balancer=info.load_balancer)
+        _take_parsed(out, parse_flow_parquet(data, source_uri=ref.uri))
+        return
+    text = _decode(out, data, max_size)
+    del data
+    if text is not None:
+        _parse_text(out, text)
+
+
+def _parse_text(out: _Outcome, text: bytes) -> None:
+    from .formats import parse_bytes
+
+    info = out.info
+    _take_parsed(out, parse_bytes(text, info.table, source_uri=out.ref.uri, node_ip=info.node_ip, load_balancer=info.load_balancer))
+
+
+def _take_parsed(out: _Outcome, parsed: ParsedObject) -> None:
     out.lines = parsed.lines_read
     out.unknown_fields = parsed.unknown_fields
     out.data = _drop_null_columns(parsed.data)
-    out.rejects = _rejects_table(info.table, ref.uri, parsed.rejects)
+    out.rejects = _rejects_table(out.info.table, out.ref.uri, parsed.rejects)
     out.status = "done" if parsed.data.num_rows or parsed.rejects else "empty"
 
 
@@ -596,7 +677,7 @@ def _run(
         if batch_rows_now >= batch_rows or batch_objects_now >= batch_objects:
             flush()
 
-    in_flight: deque[Future[_Outcome]] = deque()
+    in_flight: deque[Future[list[_Outcome]]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         try:
             if fetcher is not None:  # another engine fetches and parses; outcomes come back in listing order
@@ -604,19 +685,38 @@ def _run(
                 for out in fetcher(sources, candidates, max_object_size):
                     take(out)
             else:
-                for source, ref, info, prior in _candidates(
-                    sources, window, ledger, summary, skipped, retry_failed, expire_before
-                ):  # fmt: skip
+                group: list[Candidate] = []
+                group_bytes = 0
+
+                def submit() -> None:
+                    nonlocal group, group_bytes
+                    if group:
+                        in_flight.append(pool.submit(_fetch_and_parse_group, group, max_object_size))
+                        group, group_bytes = [], 0
+                    while len(in_flight) >= workers + _PARSE_SLOTS_N:
+                        for out in in_flight.popleft().result():
+                            take(out)
+
+                for cand in _candidates(sources, window, ledger, summary, skipped, retry_failed, expire_before):
+                    ref, info = cand[1], cand[2]
                     if sink is not None:
                         sink.listed(ref.size)
-                    in_flight.append(pool.submit(_fetch_and_parse, source, ref, info, max_object_size, prior))
-                    while len(in_flight) >= workers + _PARSE_SLOTS_N:
-                        take(in_flight.popleft().result())
+                    if group and not (
+                        _groupable(info, ref) and _groupable(group[0][2], group[0][1])
+                        and group_bytes + ref.size <= GROUP_BYTES and len(group) < GROUP_OBJECTS
+                    ):  # fmt: skip
+                        submit()
+                    group.append(cand)
+                    group_bytes += ref.size
+                    if not _groupable(info, ref):
+                        submit()
                     if len(skipped) >= 1000:
                         ledger.record(skipped)
                         skipped.clear()
+                submit()
                 while in_flight:
-                    take(in_flight.popleft().result())
+                    for out in in_flight.popleft().result():
+                        take(out)
             flush()
             settle()  # publish the batch still being finished on the stage thread
         finally:

@@ -150,6 +150,20 @@ def _stats_columns(schema: pa.Schema) -> list[str]:
     return [f.name for f in schema if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
 
 
+#: Columns whose values are (nearly) all distinct: a dictionary page for them is built, fills
+#: up and is abandoned in every column chunk. Measured without it for these: ALB rows
+#: encode 10-25% faster into 7% smaller files, flow rows (``source_line``) 6% smaller.
+_NO_DICTIONARY = frozenset({
+    "source_line", "time", "event_time", "request", "request_url", "trace_id", "request_creation_time",
+    "request_creation_ts", "conn_trace_id", "transformed_uri", "client_port", "received_bytes", "sent_bytes",
+    "request_processing_time", "target_processing_time", "response_processing_time", "timestamp",
+})  # fmt: skip
+
+
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    return [f.name for f in schema if f.name not in _NO_DICTIONARY]
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -244,7 +258,7 @@ class LakeWriter:
         tmp_path = self._tmp_path()
         pq.write_table(
             data, tmp_path, compression=PARQUET_COMPRESSION, compression_level=PARQUET_COMPRESSION_LEVEL,
-            write_statistics=_stats_columns(data.schema),
+            write_statistics=_stats_columns(data.schema), use_dictionary=_dictionary_columns(data.schema),
         )  # fmt: skip
         counts = pc.value_counts(data.column("source_uri"))
         per_uri = {v["values"].as_py(): v["counts"].as_py() for v in counts}
@@ -471,7 +485,7 @@ class OpenBatch:
         schema = TABLES[table_name]
         pw = pq.ParquetWriter(
             tmp_path, schema, compression=PARQUET_COMPRESSION, compression_level=PARQUET_COMPRESSION_LEVEL,
-            write_statistics=_stats_columns(schema),
+            write_statistics=_stats_columns(schema), use_dictionary=_dictionary_columns(schema),
         )  # fmt: skip
         return _OpenFile(table_name, date, hour, tmp_path, pw)
 

@@ -9,7 +9,7 @@
 
 ``time`` runs the naive one-way-flow anti self-join and the whole detection in rotating
 order (each in a fresh child process, so peak RSS is per run) and prints medians of wall
-and CPU seconds: detect / self-join is the target (<= 3x), peak RSS < 4 GiB. On a machine
+and CPU seconds: detect / self-join is the target (<= 2.0x), peak RSS < 4 GiB. On a machine
 shared with others wall times swing several-fold; CPU seconds (all threads) are steadier.
 Per-detector times and the runner's stages (topology inference, requires check,
 detectors) come from ``DetectResult.timings`` / ``DetectResult.stages``.

@@ -70,12 +70,12 @@ def evaluate(rows: list[dict[str, Any]], *, peers_projected_wall: float | None, 
         if det and sj:
             ratios.append((det["wall_s"] / sj["wall_s"], scale, _cpu_ratio(det, sj, "detect CPU / self-join CPU")))
     worst = max(ratios) if ratios else None
-    out.append(_judge("detect time vs naive self-join", worst[0] if worst else None, worst is not None and worst[0] <= 3.0,
-                      "<= 3x", f"worst over scales (at {worst[1]}x){worst[2]}" if worst else ""))  # fmt: skip
+    out.append(_judge("detect time vs naive self-join", worst[0] if worst else None, worst is not None and worst[0] <= 2.0,
+                      "<= 2.0x", f"worst over scales (at {worst[1]}x){worst[2]}" if worst else ""))  # fmt: skip
     peak = max(rss_all) if rss_all else None
     out.append(_judge("detect peak RSS", peak, peak is not None and peak < 4 * GIB, "< 4096 MiB", "max over scales"))
     growth = walls[4] / walls[1] if 1 in walls and 4 in walls else None
-    out.append(_judge("detect growth 1x -> 4x", growth, growth is not None and growth <= 5.0, "<= 5.0 (4.0 = linear)",
+    out.append(_judge("detect growth 1x -> 4x", growth, growth is not None and growth <= 4.5, "<= 4.5 (4.0 = linear)",
                       "detect wall at 4x / at 1x" if growth else "needs a run without --quick"))  # fmt: skip
     rep = _find(rows, "flowsleuth-report")
     out.append(_judge("report wall time", rep["wall_s"] if rep else None, rep is not None and rep["wall_s"] < 10, "< 10 s"))

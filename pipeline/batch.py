@@ -281,18 +281,18 @@ def apply_incident_state(
     return emitted, still_open
 
 
-def ingest_notes(summary: Any, shown: int = 5) -> list[str]:
+def ingest_notes(summary: IngestSummary, shown: int = 5) -> list[str]:
     """Schema drift and rejected lines of this ingest: how many, and in which objects."""
     notes = []
-    drift = getattr(summary, "schema_drift", {}) or {}
-    if getattr(summary, "objects_with_drift", 0):
+    drift = summary.schema_drift
+    if summary.objects_with_drift:
         listed = "; ".join(f"{uri}: {', '.join(names)}" for uri, names in list(drift.items())[:shown])
         notes.append(
             f"schema drift: {summary.objects_with_drift} flow-log object(s) name header fields AWS does not document "
             f"(kept in extra_fields, known columns read as usual): {listed}"
         )
-    by_object = getattr(summary, "rejects_by_object", {}) or {}
-    if getattr(summary, "rejects", 0):
+    by_object = summary.rejects_by_object
+    if summary.rejects:
         top = sorted(by_object.items(), key=lambda kv: (-kv[1], kv[0]))[:shown]
         listed = "; ".join(f"{uri}: {n}" for uri, n in top)
         notes.append(

@@ -62,7 +62,8 @@ def setup_logging(*, verbose: bool, debug: bool, fmt: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(verbs: Sequence[str] = VERBS) -> argparse.ArgumentParser:
+    """The command-line parser with the sub-commands ``verbs`` (default: all of them)."""
     parser = _Parser(
         prog="flowsleuth",
         description="Turn AWS VPC Flow Logs and ALB access logs into incident findings.",
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="info-level logs")
     parser.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format on stderr")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
-    for verb in VERBS:
+    for verb in verbs:
         mod = importlib.import_module(f"pipeline.commands.{verb}")
         p = sub.add_parser(
             verb,
@@ -87,11 +88,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def verbs_named(argv: Sequence[str]) -> Sequence[str]:
+    """The verb the command line names, alone, so only its module is imported (``detect``
+    need not load polars for ``parse`` and the simulator: ~1 s of start-up); all verbs when
+    none is named (or something else comes first), so help and errors list them all."""
+    rest = list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg in VERBS:
+            return (arg,)
+        if arg == "--log-format":
+            rest = rest[1:]
+        elif not arg.startswith("-"):
+            break
+    return VERBS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        parser = build_parser()
+        parser = build_parser(verbs_named(argv))
         args = parser.parse_args(argv)
         setup_logging(verbose=args.verbose, debug=args.debug, fmt=args.log_format)
         if not getattr(args, "verb", None):

@@ -42,7 +42,8 @@ WITH targets AS (
         srcaddr, dstaddr, dstport, protocol,
         start // ($window_minutes * 60) AS w,
         bool_or(action = 'REJECT') AS rejected,
-        list(DISTINCT interface_id) AS ifaces,
+        -- list_distinct(list()): one pass; list(DISTINCT) adds a second aggregation of every record
+        list_distinct(list(interface_id)) AS ifaces,
         min(source_uri) AS source_uri,
         min(source_line) AS source_line
     FROM vpc_flow

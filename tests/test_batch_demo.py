@@ -13,6 +13,7 @@ from pipeline.cli import main
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)  # the demo finds data-samples/ from the package, not the cwd
     assert main(["demo"]) == 0

@@ -20,6 +20,8 @@ from bench.dataset import ensure_dataset
 from bench.measure import run_measured
 from bench.outcomes import Outcome
 
+pytestmark = pytest.mark.slow  # builds a dataset and runs every contender: a minute (CI runs it)
+
 REPO = Path(__file__).resolve().parents[1]
 BASELINE_IDS = {
     "polars-oneliner", "duckdb-copy", "gzip-cli", "isal-igzip", "isal-igzip-2t",

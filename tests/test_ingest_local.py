@@ -370,3 +370,20 @@ def test_small_alb_objects_parsed_together_each_keep_their_rows_rejects_and_fail
         return sorted((r["source_uri"].rsplit("_", 1)[-1], r["source_line"], r["reason"], r["raw"]) for r in rows)
 
     assert rejected(lake) == rejected(alone / "lake") and [r[1] for r in rejected(lake)] == [4]
+
+
+def test_a_folder_inside_awslogs_reads_like_its_bucket_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Pointing at .../AWSLogs/ (as one does at s3://bucket/AWSLogs/) finds the same objects, same URIs."""
+    from pipeline.cli import main
+
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    make_source(src)
+    inner = ingest([str(src / "AWSLogs")], lake, workers=2)
+    assert (inner.objects_done, inner.objects_skipped) == (12, 1)  # the test file; notes/ is outside
+    again = ingest([str(src)], lake, workers=2)  # the same objects by the same URIs: nothing to fetch
+    assert again.objects_unchanged == 12 and again.get_requests == 0
+    assert len(lake_rows(lake)) == 300
+    # a folder with no log in AWS's layout says so instead of reporting 0 objects silently
+    assert main(["ingest", "--source", str(src / "notes"), "--lake", str(tmp_path / "other")]) == 0
+    err = capsys.readouterr().err
+    assert "none of the 1 objects found is a log in AWS's delivery layout" in err

@@ -32,6 +32,8 @@ from pipeline.ingest import ingest
 from pipeline.lake import lake_location, lake_lock, read_ledger
 from pipeline.lake.s3 import LOCK_KEY, S3Ledger, s3_lake_lock
 
+pytestmark = pytest.mark.slow  # SeaweedFS and moto servers, whole demo ingests (CI runs it)
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data-samples" / "demo"
 LAKE_BUCKET = "lake"

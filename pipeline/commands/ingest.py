@@ -98,7 +98,7 @@ def one_line(s: object) -> str:
     rate = s.lines_read / s.elapsed_s if s.elapsed_s else 0.0
     return (
         f"ingested {s.objects_done:,} objects ({s.objects_unchanged:,} unchanged, {s.objects_replaced:,} replaced, "
-        f"{s.objects_failed:,} failed): "
+        f"{s.objects_failed:,} failed{f', {s.objects_skipped:,} skipped' if s.objects_skipped else ''}): "
         f"{s.lines_read:,} lines read -> {s.rows:,} rows + {s.rejects:,} rejects in {s.elapsed_s:.1f} s, "
         f"{rate:,.0f} lines/s, {s.mb_per_s:.1f} MB/s"
     )
@@ -156,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
         print(one_line(summary))
         for line in [] if args.verbose else summary.failure_lines():
             print(line)
+    if summary.objects_listed and summary.objects_skipped == summary.objects_listed:
+        print(f"flowsleuth: none of the {summary.objects_listed:,} objects found is a log in AWS's delivery layout "
+              "(AWSLogs/<account>/vpcflowlogs|elasticloadbalancing/<region>/YYYY/MM/DD/...); check --source",
+              file=sys.stderr)  # fmt: skip
     if not summary.ok:
         print(f"flowsleuth: {summary.objects_failed_new} objects failed for the first time; the rest was ingested "
               "(transient failures are retried on later runs, permanent ones with --retry-failed)", file=sys.stderr)

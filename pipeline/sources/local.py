@@ -33,9 +33,16 @@ class LocalSource:
         root = Path(raw).expanduser().resolve()
         if not root.is_dir():
             raise UsageError(f"source {str(path)!r} is not a folder or s3:// URI")
+        # A folder inside an AWSLogs/ tree (the way people point at S3: s3://bucket/AWSLogs/123.../)
+        # is read as a prefix below the folder holding AWSLogs/, so keys keep AWS's layout.
+        prefix = ""
+        if "AWSLogs" in root.parts:
+            at = len(root.parts) - 1 - root.parts[::-1].index("AWSLogs")
+            prefix = "/".join(root.parts[at:]) + "/"
+            root = Path(*root.parts[:at])
         self.root = root
         self.uri = root.as_uri()
-        self.prefix = ""
+        self.prefix = prefix
         self.counters = Counters()
 
     def __repr__(self) -> str:

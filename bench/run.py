@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = _rows(outcomes)
     peers = next((r["wall_s"] for r in rows if r["id"] == "peers-combined"), None)
-    targets = evaluate(rows, peers_projected_wall=peers)
+    targets = evaluate(rows, peers_projected_wall=peers, bucket=args.bucket)
     result = {
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),

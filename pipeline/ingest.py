@@ -35,12 +35,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
 
 from .errors import FormatError, SourceError, UsageError
+from .formats.result import ParsedObject
 from .lake import (
     DEFAULT_LOCK_WAIT,
     DONE_STATUSES,
@@ -50,6 +52,7 @@ from .lake import (
     LakeWriter,
     Ledger,
     ObjectEntry,
+    OpenBatch,
     Prior,
     StagedBatch,
     lake_location,
@@ -80,8 +83,11 @@ from .sources import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WORKERS = 8  # for S3 sources (GETs wait on the network); local folders default to 2 x cores
-DEFAULT_BATCH_ROWS = 200_000
+DEFAULT_WORKERS = 8  # for S3 sources (GETs wait on the network); local folders default to one per core
+#: Rows per committed batch: objects are staged as they arrive (memory holds only row-group
+#: buffers, ``lake.writer.BUFFER_BYTES``), so a batch can be large and a bulk ingest writes
+#: about one file per table partition and batch; a crash loses at most the batch in progress.
+DEFAULT_BATCH_ROWS = 4_000_000
 DEFAULT_BATCH_OBJECTS = 512
 MAX_FAILURES_KEPT = 100
 TRANSIENT_BACKOFF_BASE = timedelta(minutes=1)  # wait before the 3rd attempt (the 2nd is the next run)
@@ -209,13 +215,17 @@ def _note_drift_and_rejects(summary: IngestSummary, uri: str, unknown: tuple[str
 
 
 def _drop_null_columns(data: pa.Table) -> pa.Table:
-    """Drop all-null columns while an object waits for its batch (the writer restores them).
+    """Drop all-null columns and ``source_uri`` while an object waits to be staged (the writer restores them).
 
     Flow-log tables carry ~90 columns of which a v2 log fills 14; an all-null string
-    column still costs 4 bytes a row, about half the table's memory.
+    column still costs 4 bytes a row, about half the table's memory. ``source_uri`` is
+    the object's URI on every row (~200 bytes a row on a local path: half of what is
+    left); the writer puts it back from the ledger entry, row group by row group.
     """
     n = data.num_rows
-    keep = [name for name, col in zip(data.column_names, data.columns, strict=False) if col.null_count < n]
+    keep = [
+        name for name, col in zip(data.column_names, data.columns, strict=False) if col.null_count < n and name != "source_uri"
+    ]  # fmt: skip
     return data.select(keep) if n and len(keep) < data.num_columns else data
 
 
@@ -236,24 +246,84 @@ def _rejects_table(table: str, uri: str, rejects: list[Any]) -> pa.Table | None:
 
 #: Decompress+parse at most this many objects at once: GETs may wait on the network in
 #: many threads, but parsing is CPU and memory bound (peak about 8-10x the decompressed
-#: object) and polars' reader already uses several cores. Measured on 2 cores, 2.6M flow
-#: rows: peak RSS 993 MB with one slot, 1132 MB with two, same CPU time.
-_PARSE_SLOTS_N = max(1, (os.cpu_count() or 1) // 2)
+#: object) and polars' reader already uses several cores. Two at least, so both cores of a
+#: small machine stay busy through the single-threaded parts of a parse (measured on 2
+#: cores, mixed bucket: 13% less wall time than one slot, peak RSS +60-90 MB).
+_CPUS = os.cpu_count() or 1
+_PARSE_SLOTS_N = min(_CPUS, max(2, _CPUS // 2))
 _PARSE_SLOTS = threading.BoundedSemaphore(_PARSE_SLOTS_N)
+#: Parsed objects waiting for the stage thread, at most.
+_STAGE_QUEUE = 2
+
+
+#: Small ALB objects (AWS writes one per load-balancer node every 5 minutes, often a few
+#: thousand lines) are parsed several at a time (``formats.alb.parse_alb_many``): a parse
+#: has a fixed cost of ~100 polars calls. Objects up to this size (as listed, compressed) ...
+GROUP_OBJECT_BYTES = 2 << 20
+#: ... grouped up to this total and count.
+GROUP_BYTES = 5 << 19  # 2.5 MB
+GROUP_OBJECTS = 16
+
+Candidate = tuple[Source, ObjectRef, KeyInfo, "Prior | None"]
 
 
 def _fetch_and_parse(source: Source, ref: ObjectRef, info: KeyInfo, max_size: int, prior: Prior | None = None) -> _Outcome:
     """Worker: GET, validate/decompress the whole object, parse. Never raises."""
-    out = _Outcome(ref=ref, info=info, status="failed", prior=prior, etag=ref.etag, last_modified=ref.last_modified)
-    out.failure = "terminal"  # unless a transient cause says otherwise below
-    try:
-        fetched = source.get(ref)
-        out.etag, out.last_modified, out.bytes_in = fetched.etag, fetched.last_modified, len(fetched.data)
-        if not fetched.data:
-            out.status = "empty"
-            return out
+    return _fetch_and_parse_group([(source, ref, info, prior)], max_size)[0]
+
+
+def _groupable(info: KeyInfo, ref: ObjectRef) -> bool:
+    return info.table == "alb_access" and info.fmt != "parquet" and ref.size <= GROUP_OBJECT_BYTES
+
+
+def _fetch_and_parse_group(items: list[Candidate], max_size: int) -> list[_Outcome]:
+    """Worker: ``_fetch_and_parse`` for consecutive objects, small ALB ones parsed together. Never raises."""
+    from .formats.alb import groupable, parse_alb_many
+
+    outs: list[_Outcome] = []
+    fetched: list[tuple[_Outcome, bytes]] = []
+    for _source, ref, info, prior in items:
+        out = _Outcome(ref=ref, info=info, status="failed", prior=prior, etag=ref.etag, last_modified=ref.last_modified)
+        out.failure = "terminal"  # unless a transient cause says otherwise below
+        outs.append(out)
+    for (source, ref, _info, _prior), out in zip(items, outs, strict=True):
+        data = _guarded(out, partial(_fetch, out, source, ref))
+        if data:
+            fetched.append((out, data))
+    if fetched:
         with _PARSE_SLOTS:
-            _parse(out, fetched.data, ref, info, max_size)
+            texts: list[tuple[_Outcome, bytes]] = []
+            for out, data in fetched:
+                if len(fetched) > 1 and out.info.table == "alb_access" and out.info.fmt != "parquet":
+                    text = _guarded(out, partial(_decode, out, data, max_size))
+                    if text is not None:
+                        texts.append((out, text))
+                else:
+                    _guarded(out, partial(_parse, out, data, out.ref, out.info, max_size))
+            del fetched
+            together = [(o, t) for o, t in texts if groupable(t)]
+            if len(together) > 1:
+                try:
+                    parsed = parse_alb_many([(t, o.ref.uri, o.info.node_ip, o.info.load_balancer) for o, t in together])
+                except Exception:  # noqa: BLE001 - parse them one by one below, which reports per object
+                    log.debug("grouped ALB parse failed; parsing one by one", exc_info=True)
+                else:
+                    for (o, _), p in zip(together, parsed, strict=True):
+                        _take_parsed(o, p)
+                    done = {id(o) for o, _ in together}
+                    texts = [(o, t) for o, t in texts if id(o) not in done]
+            for out, text in texts:
+                _guarded(out, partial(_parse_text, out, text))
+    for out in outs:
+        if out.status != "failed":
+            out.failure = None
+    return outs
+
+
+def _guarded(out: _Outcome, step: Callable[[], Any]) -> Any:
+    """Run one step for ``out``; an error becomes its failure (status, kind, reason), never an exception."""
+    try:
+        return step()
     except ObjectGoneError as e:
         out.status, out.reason = "gone", str(e)
     except ObjectAccessError as e:
@@ -265,12 +335,28 @@ def _fetch_and_parse(source: Source, ref: ObjectRef, info: KeyInfo, max_size: in
     except FormatError as e:
         out.reason = f"{type(e).__name__}: {e}"
     except Exception as e:  # noqa: BLE001 - one bad object must not stop the run
-        log.exception("unexpected error processing %s", ref.uri)
+        log.exception("unexpected error processing %s", out.ref.uri)
         out.failure = "transient"  # our bug, not the object's: a fixed version should pick it up
         out.reason = f"internal error: {type(e).__name__}: {e}"
-    if out.status != "failed":
-        out.failure = None
-    return out
+    return None
+
+
+def _fetch(out: _Outcome, source: Source, ref: ObjectRef) -> bytes | None:
+    fetched = source.get(ref)
+    out.etag, out.last_modified, out.bytes_in = fetched.etag, fetched.last_modified, len(fetched.data)
+    if not fetched.data:
+        out.status = "empty"
+        return None
+    return fetched.data
+
+
+def _decode(out: _Outcome, data: bytes, max_size: int) -> bytes | None:
+    text = decode_object(data, out.info.fmt, max_size=max_size, source_uri=out.ref.uri)
+    out.bytes_out = len(text)
+    if not text:
+        out.status = "empty"
+        return None
+    return text
 
 
 def transient_delay(attempts: int) -> timedelta:
@@ -310,22 +396,29 @@ def _wanted(prior: Prior | None, etag: str, retry_failed: bool, now_stamp: str) 
 
 
 def _parse(out: _Outcome, data: bytes, ref: ObjectRef, info: KeyInfo, max_size: int) -> None:
-    from .formats import parse_bytes, parse_flow_parquet
+    from .formats import parse_flow_parquet
 
     if info.fmt == "parquet":
-        parsed = parse_flow_parquet(data, source_uri=ref.uri)
-    else:
-        text = decode_object(data, info.fmt, max_size=max_size, source_uri=ref.uri)
-        del data
-        out.bytes_out = len(text)
-        if not text:
-            out.status = "empty"
-            return
-        parsed = parse_bytes(text, info.table, source_uri=ref.uri, node_ip=info.node_ip, load_balancer=info.load_balancer)
+        _take_parsed(out, parse_flow_parquet(data, source_uri=ref.uri))
+        return
+    text = _decode(out, data, max_size)
+    del data
+    if text is not None:
+        _parse_text(out, text)
+
+
+def _parse_text(out: _Outcome, text: bytes) -> None:
+    from .formats import parse_bytes
+
+    info = out.info
+    _take_parsed(out, parse_bytes(text, info.table, source_uri=out.ref.uri, node_ip=info.node_ip, load_balancer=info.load_balancer))
+
+
+def _take_parsed(out: _Outcome, parsed: ParsedObject) -> None:
     out.lines = parsed.lines_read
     out.unknown_fields = parsed.unknown_fields
     out.data = _drop_null_columns(parsed.data)
-    out.rejects = _rejects_table(info.table, ref.uri, parsed.rejects)
+    out.rejects = _rejects_table(out.info.table, out.ref.uri, parsed.rejects)
     out.status = "done" if parsed.data.num_rows or parsed.rejects else "empty"
 
 
@@ -405,7 +498,8 @@ def ingest(
     specs = [str(sources)] if isinstance(sources, (str, Path)) else [str(s) for s in sources]
     window = TimeWindow(parse_time(since, name="--since"), parse_time(until, name="--until"), late_margin)
     remote = any(s.startswith("s3://") for s in specs)
-    n_workers = workers if workers is not None else DEFAULT_WORKERS if remote else 2 * (os.cpu_count() or 1)
+    # a local read does not wait: more workers than cores would only hold more parsed objects in memory
+    n_workers = workers if workers is not None else DEFAULT_WORKERS if remote else (os.cpu_count() or 1)
     if n_workers < 1:
         raise UsageError(f"--workers must be at least 1 (got {workers})")
     if batch_rows < 1 or batch_objects < 1 or max_object_size < 1:
@@ -455,13 +549,13 @@ def _maintain(
     writer: LakeWriter, summary: IngestSummary, *, compact: bool, margin: timedelta, expire_before: datetime | None
 ) -> None:
     """After the run's commits: drop expired partitions, compact closed ones (``lake.compact``)."""
+    from .lake.compact import AUTO_MIN_FILES, SMALL_FILE_BYTES, drop_expired
     from .lake.compact import compact as compact_lake
-    from .lake.compact import drop_expired
 
     if expire_before is not None:
         summary.partitions_expired = drop_expired(writer, expire_before).partitions
-    if compact:
-        done = compact_lake(writer, margin=margin)
+    if compact:  # only partitions with enough small files (a bulk ingest's large files are left alone)
+        done = compact_lake(writer, margin=margin, min_files=AUTO_MIN_FILES, small_bytes=SMALL_FILE_BYTES)
         summary.partitions_compacted, summary.files_compacted = done.partitions, done.files_before
 
 
@@ -482,20 +576,24 @@ def _run(
     fetcher: Fetcher | None = None,
 ) -> None:
     skipped: list[ObjectEntry] = []
-    batch: list[BatchMember] = []
-    batch_rows_now = 0
-    # One batch at a time is encoded and written on the stage thread (pyarrow releases the
-    # GIL) while the next one is parsed; the ledger stays on this thread, and a batch is
-    # published only after the one before it, so commits happen in listing order.
+    batch: OpenBatch | None = None
+    batch_rows_now = batch_objects_now = 0
+    # Objects are staged on the stage thread as they arrive (split by partition, encoded
+    # into the batch's open Parquet files: pyarrow releases the GIL) while later ones parse;
+    # the ledger stays on this thread, and a batch is published only after the one before
+    # it, so commits happen in listing order. The stage thread runs its tasks in order.
     stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-stage")
+    adding: deque[Future[None]] = deque()  # objects handed to the stage thread, not yet staged
     pending: list[tuple[Future[StagedBatch], int]] = []
+    opened: list[OpenBatch] = []  # every batch not yet published (cleaned up on error)
 
     def settle() -> None:
-        """Publish the batch being staged (waits for it)."""
+        """Publish the batch being finished (waits for it)."""
         if not pending:
             return
         future, rows = pending.pop()
         staged = future.result()
+        opened.pop(0)
         result = writer.publish(staged)
         summary.files_written += result.files_added
         summary.files_removed += result.files_removed
@@ -513,19 +611,21 @@ def _run(
         )  # fmt: skip
 
     def flush() -> None:
-        nonlocal batch, batch_rows_now
+        nonlocal batch, batch_rows_now, batch_objects_now
         if skipped:
             ledger.record(skipped)
             skipped.clear()
-        if not batch:
+        if batch is None:
             return
-        settle()
-        members, rows = batch, batch_rows_now
-        batch, batch_rows_now = [], 0
-        pending.append((stager.submit(writer.stage, members, writer.holding(members)), rows))
+        settle()  # the batch before: published first, so ``holding`` sees its files
+        while adding:
+            adding.popleft().result()  # every member staged (staging errors surface here)
+        open_, rows = batch, batch_rows_now
+        batch, batch_rows_now, batch_objects_now = None, 0, 0
+        pending.append((stager.submit(open_.finish, writer.holding(open_.members)), rows))
 
     def take(out: _Outcome) -> None:
-        nonlocal batch_rows_now
+        nonlocal batch, batch_rows_now, batch_objects_now
         summary.bytes_downloaded += out.bytes_in
         summary.bytes_decompressed += out.bytes_out
         ref = out.ref
@@ -561,46 +661,76 @@ def _run(
         summary.rejects += entry.rejects
         _note_drift_and_rejects(summary, ref.uri, out.unknown_fields, entry.rejects)
         summary.rows_by_table[out.info.table] = summary.rows_by_table.get(out.info.table, 0) + entry.rows
-        batch.append(
-            BatchMember(
-                entry=entry, identity=ObjectRef(ref.uri, ref.bucket, ref.key, out.etag, 0, ref.last_modified).identity,
-                data=out.data, rejects=out.rejects, fallback_time=out.info.file_time,
-            )  # fmt: skip
-        )
+        member = BatchMember(
+            entry=entry, identity=ObjectRef(ref.uri, ref.bucket, ref.key, out.etag, 0, ref.last_modified).identity,
+            data=out.data, rejects=out.rejects, fallback_time=out.info.file_time,
+        )  # fmt: skip
+        out.data = out.rejects = None
+        if batch is None:
+            batch = writer.open_batch()
+            opened.append(batch)
+        adding.append(stager.submit(batch.add, member))
+        while len(adding) > _STAGE_QUEUE:  # memory: at most this many parsed objects wait for the stage thread
+            adding.popleft().result()
         batch_rows_now += entry.rows
-        if batch_rows_now >= batch_rows or len(batch) >= batch_objects:
+        batch_objects_now += 1
+        if batch_rows_now >= batch_rows or batch_objects_now >= batch_objects:
             flush()
 
-    if fetcher is not None:  # another engine fetches and parses; outcomes come back in listing order
-        candidates = _candidates(sources, window, ledger, summary, skipped, retry_failed, expire_before)
-        for out in fetcher(sources, candidates, max_object_size):
-            take(out)
-        flush()
-        settle()  # publish the batch still staged on the stage thread
-        return
-    in_flight: deque[Future[_Outcome]] = deque()
+    in_flight: deque[Future[list[_Outcome]]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         try:
-            for source, ref, info, prior in _candidates(sources, window, ledger, summary, skipped, retry_failed, expire_before):
-                if sink is not None:
-                    sink.listed(ref.size)
-                in_flight.append(pool.submit(_fetch_and_parse, source, ref, info, max_object_size, prior))
-                while len(in_flight) >= workers + _PARSE_SLOTS_N:
-                    take(in_flight.popleft().result())
-                if len(skipped) >= 1000:
-                    ledger.record(skipped)
-                    skipped.clear()
-            while in_flight:
-                take(in_flight.popleft().result())
+            if fetcher is not None:  # another engine fetches and parses; outcomes come back in listing order
+                candidates = _candidates(sources, window, ledger, summary, skipped, retry_failed, expire_before)
+                for out in fetcher(sources, candidates, max_object_size):
+                    take(out)
+            else:
+                group: list[Candidate] = []
+                group_bytes = 0
+
+                def submit() -> None:
+                    nonlocal group, group_bytes
+                    if group:
+                        in_flight.append(pool.submit(_fetch_and_parse_group, group, max_object_size))
+                        group, group_bytes = [], 0
+                    while len(in_flight) >= workers + _PARSE_SLOTS_N:
+                        for out in in_flight.popleft().result():
+                            take(out)
+
+                for cand in _candidates(sources, window, ledger, summary, skipped, retry_failed, expire_before):
+                    ref, info = cand[1], cand[2]
+                    if sink is not None:
+                        sink.listed(ref.size)
+                    if group and not (
+                        _groupable(info, ref) and _groupable(group[0][2], group[0][1])
+                        and group_bytes + ref.size <= GROUP_BYTES and len(group) < GROUP_OBJECTS
+                    ):  # fmt: skip
+                        submit()
+                    group.append(cand)
+                    group_bytes += ref.size
+                    if not _groupable(info, ref):
+                        submit()
+                    if len(skipped) >= 1000:
+                        ledger.record(skipped)
+                        skipped.clear()
+                submit()
+                while in_flight:
+                    for out in in_flight.popleft().result():
+                        take(out)
             flush()
-            settle()
+            settle()  # publish the batch still being finished on the stage thread
         finally:
             for f in in_flight:
                 f.cancel()
+            for a in adding:
+                a.cancel()
             for future, _ in pending:  # an error above: the staged batch is not published
                 try:
                     writer.discard(future.result())
                 except Exception:  # noqa: BLE001 - staging failed too; it cleaned up after itself
                     pass
             stager.shutdown()
+            for b in opened:  # batches never finished: their open files go
+                if not b.closed:
+                    b.abort()
 

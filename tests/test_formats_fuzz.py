@@ -172,3 +172,21 @@ def test_fuzz_flow_fast_equals_careful(seed: int) -> None:
         assert fast.data.equals(careful.data), data
         assert fast.rejects == careful.rejects, data
         assert (fast.lines_read, fast.header_lines) == (careful.lines_read, careful.header_lines), data
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fuzz_alb_grouped_parse_equals_one_by_one(seed: int) -> None:
+    """Ingest parses small ALB objects together (``parse_alb_many``): each gets exactly what it gets alone."""
+    from pipeline.formats.alb import groupable, parse_alb, parse_alb_many
+
+    rnd = random.Random(5000 + seed)
+    for _ in range(_ROUNDS // 4):
+        objects = [_object(rnd, _alb_line) for _ in range(rnd.randrange(2, 7))]
+        group = [(d, f"s3://b/k{i}", rnd.choice([f"10.0.0.{i}", None]), rnd.choice(["app.x.1", None])) for i, d in enumerate(objects) if groupable(d)]
+        if len(group) < 2:
+            continue
+        for (d, uri, node, lb), got in zip(group, parse_alb_many(group), strict=True):
+            want = parse_alb(d, source_uri=uri, node_ip=node, load_balancer=lb)
+            assert got.data.equals(want.data), d
+            assert got.rejects == want.rejects, d
+            assert (got.lines_read, got.header_lines, got.extra_field_lines) == (want.lines_read, want.header_lines, want.extra_field_lines), d

@@ -84,11 +84,12 @@ def test_small_objects_are_batched_into_few_files(tmp_path: Path) -> None:
     for i in range(60):
         t = T0 + timedelta(seconds=30 * i)
         put_local(src, flow_key(t, i=i), flow_log_bytes(5, t, seed=i))
-    summary = ingest([str(src)], lake, workers=2, batch_objects=25, compact=False)
+    summary = ingest([str(src)], lake, workers=2, batch_objects=10, compact=False)
     files = list((lake / "vpc_flow").rglob("*.parquet"))
     assert summary.objects_done == 60 and len(files) == summary.files_written
-    assert len(files) <= 3 * 2  # 3 batches x at most 2 hour partitions, not 60 files
-    # the hour is long closed (2024): the next run compacts it into one file
+    assert len(files) == 6  # 6 batches into the one hour partition, not 60 files
+    # the hour is long closed (2024) and has 6 small files (>= AUTO_MIN_FILES): the next run
+    # compacts it into one file
     again = ingest([str(src)], lake, workers=2)
     assert again.partitions_compacted == 1 and again.files_compacted == len(files)
     assert len(list((lake / "vpc_flow").rglob("*.parquet"))) == 1
@@ -326,6 +327,49 @@ def test_progress_sink_sees_every_fetched_object_and_the_summary_line_adds_up(tm
     assert f"{s.lines_read:,} lines read" in line and "lines/s" in line and "\n" not in line
     again = ingest([str(src)], lake, sink=rec)  # nothing to fetch: nothing reported
     assert again.objects_unchanged == 12 and len(rec.done) == 12
+
+
+def test_small_alb_objects_parsed_together_each_keep_their_rows_rejects_and_failures(tmp_path: Path) -> None:
+    """Grouped ALB parses: a corrupt, an empty, a CRLF and a bad-line object among good ones; every object as if alone."""
+    src, lake, alone = tmp_path / "src", tmp_path / "lake", tmp_path / "alone"
+    objs: dict[str, bytes] = {}
+    for i in range(8):
+        t = T0 + timedelta(minutes=5 * i)
+        key = alb_key(t, i=i, node_ip=f"10.0.0.{i}")
+        data = alb_log_bytes(20 + i, t, seed=i)
+        if i == 2:
+            data = data[:-9]  # truncated gzip: this object fails, the others land
+        elif i == 3:
+            data = gzip.compress(b"")  # empty
+        elif i == 4:
+            data = gzip.compress(gzip.decompress(data).replace(b"\n", b"\r\n"))  # CRLF: parsed alone
+        elif i == 5:
+            lines = gzip.decompress(data).split(b"\n")
+            lines[3] = b'https "unbalanced'
+            data = gzip.compress(b"\n".join(lines))  # one reject, line 4, no final newline
+        objs[key] = data
+        put_local(src, key, data)
+    summary = ingest([str(src)], lake)
+    assert summary.objects_failed == 1 and summary.objects_done == 6 and summary.objects_empty == 1
+    assert summary.rejects == 1 and summary.rejects_by_object and next(iter(summary.rejects_by_object.values())) == 1
+    # the same objects ingested one per run: identical rows and rejects
+    for key, data in objs.items():
+        put_local(alone / "src", key, data)
+        ingest([str(alone / "src")], alone / "lake", workers=1)
+    con, con_alone = open_lake(lake, threads=1), open_lake(alone / "lake", threads=1)
+    query = "SELECT * EXCLUDE (source_uri) FROM alb_access ORDER BY node_ip, source_line"
+    assert con.sql(query).fetchall() == con_alone.sql(query).fetchall()
+    rejects = read_ledger(lake, "objects").filter(read_ledger(lake, "objects")["rejects"] > 0)
+    assert rejects.height == 1 and "_00000005.log.gz" in rejects["key"][0]
+    assert len(lake_rows(lake, "alb_access")) == sum(20 + i for i in (0, 1, 4, 5, 6, 7)) - 1
+
+    def rejected(root: Path) -> list[tuple[str, int, str, str]]:
+        import pyarrow.parquet as pq
+
+        rows = [r for f in sorted((root / "_rejects").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+        return sorted((r["source_uri"].rsplit("_", 1)[-1], r["source_line"], r["reason"], r["raw"]) for r in rows)
+
+    assert rejected(lake) == rejected(alone / "lake") and [r[1] for r in rejected(lake)] == [4]
 
 
 def test_a_folder_inside_awslogs_reads_like_its_bucket_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

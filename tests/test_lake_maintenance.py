@@ -72,10 +72,11 @@ def test_compaction_merges_closed_partitions_and_keeps_every_row_once(tmp_path: 
 
 def test_ingest_compacts_closed_partitions_automatically_and_cli_compacts_all(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src, lake = tmp_path / "src", tmp_path / "lake"
-    five_minute_runs(src, lake, 14, compact_=False)
+    five_minute_runs(src, lake, 17, compact_=False)  # hour 10: 12 files per table, hour 11: 5
     before, n_before = lake_rows(lake), len(live_files(lake))
     put_local(src, flow_key(T0 + timedelta(minutes=70), i=500), flow_log_bytes(10, T0 + timedelta(minutes=70), seed=500))
-    summary = ingest([str(src)], lake, workers=1)  # 2024 is long closed: every partition with >1 file
+    # 2024 is long closed: every partition with >= AUTO_MIN_FILES small files
+    summary = ingest([str(src)], lake, workers=1)
     assert summary.partitions_compacted == 4 and summary.files_compacted > 20
     assert len(live_files(lake)) < n_before
     assert len(lake_rows(lake)) == len(before) + 10
@@ -83,6 +84,28 @@ def test_ingest_compacts_closed_partitions_automatically_and_cli_compacts_all(tm
     out = json.loads(capsys.readouterr().out)
     assert out["compaction"]["partitions"] == 0 and out["retention"] is None  # nothing left to compact
     assert len(lake_rows(lake)) == len(before) + 10
+
+
+def test_ingest_leaves_partitions_with_few_or_large_files_to_lake_compact(tmp_path: Path) -> None:
+    """Ingest's own pass needs AUTO_MIN_FILES small files (a bulk ingest is not written twice); `lake compact` does any 2+."""
+    from pipeline.lake.compact import AUTO_MIN_FILES
+
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    five_minute_runs(src, lake, AUTO_MIN_FILES - 2, compact_=True)  # closed hour 10: 3 files per table
+    put_local(src, flow_key(T0 + timedelta(minutes=50), i=600), flow_log_bytes(4, T0 + timedelta(minutes=50), seed=600))
+    summary = ingest([str(src)], lake, workers=1)  # a 4th flow file, still < AUTO_MIN_FILES
+    assert summary.partitions_compacted == 0
+    before, n_before = lake_rows(lake), len(live_files(lake))
+    ledger = Ledger(lake, run_id="t")
+    try:
+        writer = LakeWriter(lake, ledger)
+        # files of at least ``small_bytes`` neither count nor are rewritten
+        assert compact(writer, now=T0 + timedelta(days=1), min_files=2, small_bytes=1).partitions == 0
+        done = compact(writer, now=T0 + timedelta(days=1))  # what `flowsleuth lake compact` does
+    finally:
+        ledger.close()
+    assert done.partitions == 2 and done.files_before == n_before and done.files_after == 2
+    assert lake_rows(lake) == before
 
 
 def test_retention_drops_old_partitions_and_their_ledger_rows_without_refetching(tmp_path: Path) -> None:
@@ -186,16 +209,16 @@ def test_full_disk_during_a_write_is_one_line_and_loses_nothing(tmp_path: Path, 
     for i in range(2, 5):
         t = T0 + timedelta(minutes=5 * i)
         put_local(src, flow_key(t, i=i), flow_log_bytes(30, t, seed=i))
-    real = pq.write_table
-
     def full(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(pq, "write_table", full)
-    assert main(["ingest", "--source", str(src), "--lake", str(lake), "--workers", "1"]) == 1
+    with monkeypatch.context() as m:  # every way the writer writes Parquet: whole files and row groups
+        m.setattr(pq, "write_table", full)
+        m.setattr(pq.ParquetWriter, "write_table", full)
+        assert main(["ingest", "--source", str(src), "--lake", str(lake), "--workers", "1"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no space left" in err[0].lower() and "nothing committed was lost" in err[0]
     assert lake_rows(lake) == before
-    monkeypatch.setattr(pq, "write_table", real)
+    assert not list((lake / "_tmp").glob("*")) if (lake / "_tmp").exists() else True  # nothing staged left behind
     summary = ingest([str(src)], lake, workers=1)
     assert summary.objects_done == 3 and len(lake_rows(lake)) == len(before) + 90

@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="AWS region for the S3 client")
     parser.add_argument("--endpoint-url", help="S3-compatible endpoint (also AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
     parser.add_argument("--workers", type=int, default=None,
-                        help=f"fetch+parse threads (default {DEFAULT_WORKERS} for S3, 2 x cores for folders)")
+                        help=f"fetch+parse threads (default {DEFAULT_WORKERS} for S3, one per core for folders)")
     parser.add_argument("--retry-mode", choices=("standard", "adaptive"), default="standard", help="botocore retry mode")
     parser.add_argument("--max-attempts", type=int, default=5, help="attempts per request (default 5)")
     parser.add_argument("--max-object-size", type=_size, default="2G",

@@ -219,9 +219,8 @@ def tokenize_object(data: bytes, layout: Layout, *, fast: bool = True) -> Tokeni
     """
     lines_read = count_lines(data)
     width = layout.width
-    empty = Tokenized(frame=_careful_rows([], layout)[0], lines_read=0, raw_lines=[])
     if lines_read == 0:
-        return empty
+        return Tokenized(frame=_careful_rows([], layout)[0], lines_read=0, raw_lines=[])
     data = normalise_newlines(data)
     # polars' readers drop a BOM that starts their input and take a CR as a line end or
     # part of one; the careful path keeps both as data

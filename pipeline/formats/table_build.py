@@ -14,13 +14,16 @@ def to_schema_table(frame: pl.DataFrame, schema: pa.Schema, *, source_uri: str) 
     polars costs more than the parse itself.
     """
     rows = frame.height
+    present = [f.name for f in schema if f.name in frame.columns and f.name != "source_uri"]
+    converted = frame.select(present).to_arrow()  # one conversion for the frame, not one per column
     arrays: list[pa.Array | pa.ChunkedArray] = []
     nulls: dict[pa.DataType, pa.Array] = {}  # one all-null array per type, shared (immutable)
     for fld in schema:
         if fld.name == "source_uri":
             arrays.append(pa.repeat(pa.scalar(source_uri, pa.string()), rows) if rows else pa.array([], pa.string()))
         elif fld.name in frame.columns:
-            arrays.append(frame.get_column(fld.name).to_arrow().cast(fld.type))
+            col = converted.column(fld.name)
+            arrays.append(col if col.type == fld.type else col.cast(fld.type))
         else:
             if fld.type not in nulls:
                 nulls[fld.type] = pa.nulls(rows, fld.type)

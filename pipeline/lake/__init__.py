@@ -28,10 +28,20 @@ from .ledger import (
 )  # fmt: skip
 from .lock import DEFAULT_LOCK_WAIT, lake_lock
 from .storage import LakeLocation, is_remote, lake_location
-from .writer import REJECTS_DIR, BatchMember, BatchResult, Holding, LakeWriter, RecoveryReport, StagedBatch, open_writer
+from .writer import (
+    REJECTS_DIR,
+    BatchMember,
+    BatchResult,
+    Holding,
+    LakeWriter,
+    OpenBatch,
+    RecoveryReport,
+    StagedBatch,
+    open_writer,
+)
 
 __all__ = [
     "DEFAULT_LOCK_WAIT", "DONE_STATUSES", "REJECTS_DIR", "BatchMember", "BatchResult", "FailedObject", "Holding",
-    "LakeLocation", "LakeWriter", "Ledger", "ObjectEntry", "Prior", "RecoveryReport", "StagedBatch", "committed_files",
+    "LakeLocation", "LakeWriter", "Ledger", "ObjectEntry", "OpenBatch", "Prior", "RecoveryReport", "StagedBatch", "committed_files",
     "is_remote", "lake_lock", "lake_location", "ledger_path", "open_ledger", "open_writer", "read_ledger",
 ]  # fmt: skip

@@ -3,7 +3,9 @@
 A run every 5 minutes adds a small file to the current hour partitions; after a month
 DuckDB opens thousands of files. ``compact`` rewrites every *closed* partition (its hour
 ended more than the delivery margin ago, so late objects are unlikely) that has two or
-more files into one, streaming file by file (memory: one input file), rows unchanged
+more files into one (ingest's own end-of-run pass: only partitions with ``AUTO_MIN_FILES``
+files under ``SMALL_FILE_BYTES``, and only those files), streaming file by file (memory:
+one input file), rows unchanged
 (``source_uri``/``source_line`` included). Late objects that still arrive simply add a
 file, and the next compaction folds it in; a changed object is replaced in the
 compacted file like anywhere else (its ``object_files`` rows move with it).
@@ -33,11 +35,20 @@ import pyarrow.parquet as pq
 from ..errors import LakeError
 from ..schema import REJECTS_SCHEMA, TABLES
 from .ledger import FileEntry, Ledger
-from .writer import PARQUET_COMPRESSION, REJECTS_DIR, LakeWriter, _fsync, _hash
+from .writer import PARQUET_COMPRESSION, PARQUET_COMPRESSION_LEVEL, REJECTS_DIR, LakeWriter, _fsync, _hash
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MIN_FILES = 2
+DEFAULT_MIN_FILES = 2  # ``flowsleuth lake compact``: every closed partition with more than one file
+#: Ingest's own end-of-run compaction (as Iceberg's ``rewrite_data_files`` min-input-files and
+#: Delta's auto-compaction ``minNumFiles``): a closed partition is rewritten only once it has
+#: this many *small* files, so a bulk ingest, which writes one or two large files per
+#: partition, is not written twice, while a lake fed every 5 minutes (12 files an hour)
+#: still ends with one file per closed partition.
+AUTO_MIN_FILES = 5
+#: Files at least this large are left as they are by ingest's compaction (and do not count
+#: towards ``AUTO_MIN_FILES``): rewriting them would not make the partition cheaper to read.
+SMALL_FILE_BYTES = 64 << 20
 _PARTITION = re.compile(r"^(?P<table>[a-z_]+)/date=(?P<date>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/[^/]+$")
 
 
@@ -83,15 +94,20 @@ def compact(
     now: datetime | None = None,
     margin: timedelta = timedelta(hours=2),
     min_files: int = DEFAULT_MIN_FILES,
+    small_bytes: int | None = None,
     everything: bool = False,
 ) -> CompactResult:
     """Rewrite closed partitions with ``min_files`` or more files into one each (caller holds the lock).
 
-    ``everything``: also open partitions and the rejects folder (``flowsleuth lake compact --all``).
+    ``small_bytes``: only files smaller than this count and are rewritten (larger ones stay
+    as they are); None: every file. ``everything``: also open partitions and the rejects
+    folder (``flowsleuth lake compact --all``).
     """
     now = now or datetime.now(UTC)
     result = CompactResult()
     for folder, files in sorted(_groups(writer.ledger).items()):
+        if small_bytes is not None:
+            files = [f for f in files if f[2] < small_bytes]
         if len(files) < max(min_files, 2):
             continue
         if folder == REJECTS_DIR:
@@ -123,7 +139,7 @@ def _compact_one(writer: LakeWriter, table_name: str, folder: str, files: list[t
     tmp_path = writer.tmp / f"{os.getpid()}-compact.parquet"
     rows = 0
     try:
-        with pq.ParquetWriter(tmp_path, schema, compression=PARQUET_COMPRESSION) as out:
+        with pq.ParquetWriter(tmp_path, schema, compression=PARQUET_COMPRESSION, compression_level=PARQUET_COMPRESSION_LEVEL) as out:
             for p in paths:
                 data = writer._read_file(p)
                 if data is None:

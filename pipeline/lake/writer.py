@@ -54,6 +54,7 @@ TMP_DIR = "_tmp"
 REJECTS_DIR = "_rejects"
 QUARANTINE_DIR = "_quarantine"  # stray or damaged files moved out of the readers' way, never deleted
 PARQUET_COMPRESSION = "zstd"
+PARQUET_COMPRESSION_LEVEL = 1  # zstd's fastest: on log columns within a few % of level 3's size
 _PART_NAME = re.compile(r"^part-[0-9a-f]{32}\.parquet$")
 _DATE_DIR = re.compile(r"^date=\d{4}-\d{2}-\d{2}$")
 _HOUR_DIR = re.compile(r"^hour=\d{2}$")
@@ -149,6 +150,20 @@ def _stats_columns(schema: pa.Schema) -> list[str]:
     return [f.name for f in schema if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
 
 
+#: Columns whose values are (nearly) all distinct: a dictionary page for them is built, fills
+#: up and is abandoned in every column chunk. Measured without it for these: ALB rows
+#: encode 10-25% faster into 7% smaller files, flow rows (``source_line``) 6% smaller.
+_NO_DICTIONARY = frozenset({
+    "source_line", "time", "event_time", "request", "request_url", "trace_id", "request_creation_time",
+    "request_creation_ts", "conn_trace_id", "transformed_uri", "client_port", "received_bytes", "sent_bytes",
+    "request_processing_time", "target_processing_time", "response_processing_time", "timestamp",
+})  # fmt: skip
+
+
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    return [f.name for f in schema if f.name not in _NO_DICTIONARY]
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -232,13 +247,19 @@ class LakeWriter:
                 pass
 
     # --- staging ------------------------------------------------------------
-    def _stage(self, data: pa.Table, rel: str, table_name: str) -> tuple[Path, FileEntry, dict[str, int]]:
-        self.tmp.mkdir(parents=True, exist_ok=True)
+    def _tmp_path(self) -> Path:
         with self._seq_lock:
             self._seq += 1
             seq = self._seq
-        tmp_path = self.tmp / f"{os.getpid()}-{seq}.parquet"
-        pq.write_table(data, tmp_path, compression=PARQUET_COMPRESSION, write_statistics=_stats_columns(data.schema))
+        return self.tmp / f"{os.getpid()}-{seq}.parquet"
+
+    def _stage(self, data: pa.Table, rel: str, table_name: str) -> tuple[Path, FileEntry, dict[str, int]]:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        tmp_path = self._tmp_path()
+        pq.write_table(
+            data, tmp_path, compression=PARQUET_COMPRESSION, compression_level=PARQUET_COMPRESSION_LEVEL,
+            write_statistics=_stats_columns(data.schema), use_dictionary=_dictionary_columns(data.schema),
+        )  # fmt: skip
         counts = pc.value_counts(data.column("source_uri"))
         per_uri = {v["values"].as_py(): v["counts"].as_py() for v in counts}
         entry = FileEntry(path=rel, table_name=table_name, rows=data.num_rows, bytes=tmp_path.stat().st_size)
@@ -253,11 +274,17 @@ class LakeWriter:
         if unknown:
             raise LakeError(f"parsed rows have columns the lake schema lacks: {sorted(unknown)}")
         n = data.num_rows
+        nulls: dict[pa.DataType, pa.Array] = {}  # one all-null array per type, shared (immutable)
         try:
-            cols = [
-                data.column(f.name).cast(f.type) if f.name in data.column_names else pa.nulls(n, f.type)
-                for f in schema
-            ]
+            cols: list[pa.Array | pa.ChunkedArray] = []
+            for f in schema:
+                if f.name in data.column_names:
+                    col = data.column(f.name)
+                    cols.append(col if col.type == f.type else col.cast(f.type))
+                else:
+                    if f.type not in nulls:
+                        nulls[f.type] = pa.nulls(n, f.type)
+                    cols.append(nulls[f.type])
             return pa.Table.from_arrays(cols, schema=schema)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
             raise LakeError(f"parsed rows do not match the lake schema: {e}") from None
@@ -297,28 +324,22 @@ class LakeWriter:
     def stage(self, members: list[BatchMember], holding: Holding) -> StagedBatch:
         """Steps 1-2: encode and write the batch's files under ``_tmp/``, fsynced (no ledger access).
 
-        Thread-safe against the ledger's thread: ingest runs it on a writer thread while
-        the next batch is parsed. On error nothing staged is left behind.
+        Thread-safe against the ledger's thread. On error nothing staged is left behind.
+        Ingest streams instead (``open_batch``: objects are added one by one while later
+        ones parse); this is the same for a batch whose members are all at hand.
         """
-        result = BatchResult()
-        batch = StagedBatch(members=members, staged=[], removed=[], result=result)
-        if not members:
-            return batch
-        batch_id = _hash(*sorted(m.identity for m in members))
+        batch = self.open_batch()
         try:
-            self._stage_new_rows(members, batch_id, batch.staged, result)
-            removed = self._stage_rewrites(members, holding, batch.staged, result)
-            added_paths = {e.path for _, e, _ in batch.staged}
-            batch.removed = [p for p in removed if p not in added_paths]  # same name rewritten in place
-            if self.fsync:  # once per file, after all are written: the kernel has flushed most by now
-                for tmp_path, _, _ in batch.staged:
-                    _fsync(tmp_path)
+            for m in members:
+                batch.add(m)
         except BaseException:
-            self.discard(batch)
+            batch.abort()
             raise
-        for m in members:  # written: publishing needs only the ledger entries, so the rows can go now
-            m.data = m.rejects = None
-        return batch
+        return batch.finish(holding)
+
+    def open_batch(self) -> OpenBatch:
+        """A batch to which objects are added one at a time (``OpenBatch``)."""
+        return OpenBatch(self)
 
     def discard(self, batch: StagedBatch) -> None:
         """Remove a staged batch that will not be published."""
@@ -341,29 +362,6 @@ class LakeWriter:
         result.files_removed = len(removed)
         result.bytes_written = sum(e.bytes for _, e, _ in staged)
         return result
-
-    def _stage_new_rows(
-        self, members: list[BatchMember], batch_id: str, staged: list[tuple[Path, FileEntry, dict[str, int]]], result: BatchResult
-    ) -> None:
-        for table_name, schema in TABLES.items():
-            mine = [m for m in members if m.entry.table_name == table_name and m.data is not None and m.data.num_rows]
-            if not mine:
-                continue
-            data = pa.concat_tables([m.data for m in mine], promote_options="permissive")
-            fallback = fallback_column([(m.data.num_rows, m.fallback_time) for m in mine])  # type: ignore[union-attr]
-            lo, hi = event_span(table_name, data)
-            result.rows += data.num_rows
-            if lo is not None:
-                result.min_event_time = lo if result.min_event_time is None else min(result.min_event_time, lo)
-            if hi is not None:
-                result.max_event_time = hi if result.max_event_time is None else max(result.max_event_time, hi)
-            for date, hour, part in split_partitions(table_name, data, fallback):
-                rel = f"{table_name}/date={date}/hour={hour}/part-{_hash(table_name, date, hour, batch_id)}.parquet"
-                staged.append(self._stage(self._conform(part, schema), rel, table_name))
-        rejects = [m.rejects for m in members if m.rejects is not None and m.rejects.num_rows]
-        if rejects:
-            data = pa.concat_tables([self._conform(r, REJECTS_SCHEMA) for r in rejects])
-            staged.append(self._stage(data, f"{REJECTS_DIR}/part-{_hash(REJECTS_DIR, batch_id)}.parquet", REJECTS_DIR))
 
     def _stage_rewrites(
         self, members: list[BatchMember], held: Holding, staged: list[tuple[Path, FileEntry, dict[str, int]]], result: BatchResult
@@ -391,6 +389,165 @@ class LakeWriter:
             staged.append(self._stage(self._conform(data, schema), new_rel, table_name))
         log.info("replacing rows of %d changed objects (%d files rewritten)", result.replaced_objects, len(removed))
         return removed
+
+
+#: An open partition file's buffered rows are written as one row group once they hold this
+#: many bytes (Arrow, without ``source_uri``) ...
+ROW_GROUP_BYTES = 48 << 20
+#: ... and the largest buffer is written early once all of a batch's buffers hold this many.
+BUFFER_BYTES = 128 << 20
+ROW_GROUP_ROWS = 1 << 20  # and at most this many rows per row group
+
+
+@dataclass
+class _OpenFile:
+    """One table partition of an open batch: a staged Parquet file being written row group by row group."""
+
+    table_name: str
+    date: str
+    hour: str
+    tmp_path: Path
+    writer: pq.ParquetWriter
+    pieces: list[tuple[str, pa.Table]] = field(default_factory=list)  # (uri, rows without source_uri)
+    buffered_bytes: int = 0
+    buffered_rows: int = 0
+    rows: int = 0
+    per_uri: dict[str, int] = field(default_factory=dict)
+
+
+class OpenBatch:
+    """A batch being staged: objects are added one at a time, in listing order.
+
+    Each object's rows are split by ``date/hour`` partition and appended to one staged
+    Parquet file per table partition (``_tmp/``), buffered into row groups of about
+    ``ROW_GROUP_BYTES``; ``finish`` writes the rest, the rejects file and the rewrites
+    of replaced objects, and fsyncs every file once. So a batch can span millions of
+    rows (one file per partition, not one per few objects) while memory holds only the
+    buffers. Not thread-safe: one thread adds and finishes (ingest's stage thread).
+    """
+
+    def __init__(self, writer: LakeWriter) -> None:
+        self.writer = writer
+        self.members: list[BatchMember] = []
+        self.result = BatchResult()
+        self.files: dict[tuple[str, str, str], _OpenFile] = {}
+        self.rejects: list[pa.Table] = []
+        self.buffered_bytes = 0
+        self.closed = False
+
+    def add(self, member: BatchMember) -> None:
+        """Stage one object's rows and rejects; its tables are released afterwards."""
+        self.members.append(member)
+        data, uri = member.data, member.entry.uri
+        if data is not None and data.num_rows:
+            table_name = member.entry.table_name or ""
+            if table_name not in TABLES:
+                raise LakeError(f"rows of {uri!r} name no lake table ({table_name!r})")
+            if "source_uri" in data.column_names:  # one object, one uri: put back per row group
+                data = data.drop_columns(["source_uri"])
+            self._note_span(table_name, data)
+            fallback = fallback_column([(data.num_rows, member.fallback_time)])
+            for date, hour, part in split_partitions(table_name, data, fallback):
+                self._append(table_name, date, hour, uri, part)
+        if member.rejects is not None and member.rejects.num_rows:
+            self.rejects.append(member.rejects)
+        member.data = member.rejects = None
+
+    def _note_span(self, table_name: str, data: pa.Table) -> None:
+        result = self.result
+        result.rows += data.num_rows
+        lo, hi = event_span(table_name, data)
+        if lo is not None:
+            result.min_event_time = lo if result.min_event_time is None else min(result.min_event_time, lo)
+        if hi is not None:
+            result.max_event_time = hi if result.max_event_time is None else max(result.max_event_time, hi)
+
+    def _append(self, table_name: str, date: str, hour: str, uri: str, part: pa.Table) -> None:
+        key = (table_name, date, hour)
+        f = self.files.get(key)
+        if f is None:
+            f = self.files[key] = self._open(table_name, date, hour)
+        size = part.nbytes
+        f.pieces.append((uri, part))
+        f.buffered_bytes += size
+        f.buffered_rows += part.num_rows
+        f.per_uri[uri] = f.per_uri.get(uri, 0) + part.num_rows
+        self.buffered_bytes += size
+        if f.buffered_bytes >= ROW_GROUP_BYTES or f.buffered_rows >= ROW_GROUP_ROWS:
+            self._write_group(f)
+        while self.buffered_bytes >= BUFFER_BYTES:
+            self._write_group(max(self.files.values(), key=lambda o: o.buffered_bytes))
+
+    def _open(self, table_name: str, date: str, hour: str) -> _OpenFile:
+        w = self.writer
+        w.tmp.mkdir(parents=True, exist_ok=True)
+        tmp_path = w._tmp_path()
+        schema = TABLES[table_name]
+        pw = pq.ParquetWriter(
+            tmp_path, schema, compression=PARQUET_COMPRESSION, compression_level=PARQUET_COMPRESSION_LEVEL,
+            write_statistics=_stats_columns(schema), use_dictionary=_dictionary_columns(schema),
+        )  # fmt: skip
+        return _OpenFile(table_name, date, hour, tmp_path, pw)
+
+    def _write_group(self, f: _OpenFile) -> None:
+        if not f.pieces:
+            return
+        tables = []
+        for uri, piece in f.pieces:
+            n = piece.num_rows
+            tables.append(piece.append_column("source_uri", pa.repeat(pa.scalar(uri, pa.string()), n)))
+        data = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+        f.writer.write_table(LakeWriter._conform(data, TABLES[f.table_name]), row_group_size=ROW_GROUP_ROWS)
+        f.rows += data.num_rows
+        self.buffered_bytes -= f.buffered_bytes
+        f.pieces, f.buffered_bytes, f.buffered_rows = [], 0, 0
+
+    def finish(self, holding: Holding) -> StagedBatch:
+        """Write what is buffered, close the files, stage rejects and rewrites, fsync (no ledger access)."""
+        w = self.writer
+        batch = StagedBatch(members=self.members, staged=[], removed=[], result=self.result)
+        self.closed = True
+        if not self.members:
+            return batch
+        batch_id = _hash(*sorted(m.identity for m in self.members))
+        try:
+            for key in sorted(self.files):
+                f = self.files[key]
+                try:
+                    self._write_group(f)
+                finally:
+                    f.writer.close()
+                rel = f"{f.table_name}/date={f.date}/hour={f.hour}/part-{_hash(f.table_name, f.date, f.hour, batch_id)}.parquet"
+                entry = FileEntry(path=rel, table_name=f.table_name, rows=f.rows, bytes=f.tmp_path.stat().st_size)
+                batch.staged.append((f.tmp_path, entry, f.per_uri))
+                del self.files[key]  # from now on ``discard`` removes it
+            if self.rejects:
+                data = pa.concat_tables([LakeWriter._conform(r, REJECTS_SCHEMA) for r in self.rejects])
+                self.rejects = []
+                batch.staged.append(w._stage(data, f"{REJECTS_DIR}/part-{_hash(REJECTS_DIR, batch_id)}.parquet", REJECTS_DIR))
+            removed = w._stage_rewrites(self.members, holding, batch.staged, self.result)
+            added_paths = {e.path for _, e, _ in batch.staged}
+            batch.removed = [p for p in removed if p not in added_paths]  # same name rewritten in place
+            if w.fsync:  # once per file, after all are written: the kernel has flushed most by now
+                for tmp_path, _, _ in batch.staged:
+                    _fsync(tmp_path)
+        except BaseException:
+            self.abort()
+            w.discard(batch)
+            raise
+        return batch
+
+    def abort(self) -> None:
+        """Drop everything staged so far (the batch will not be published)."""
+        self.closed = True
+        for f in self.files.values():
+            try:
+                f.writer.close()
+            except Exception:  # noqa: BLE001 - the file goes anyway
+                pass
+            f.tmp_path.unlink(missing_ok=True)
+        self.files.clear()
+        self.rejects = []
 
 
 def open_writer(lake: LakeLocation, ledger: Ledger) -> LakeWriter:

@@ -25,6 +25,7 @@ construct: a detector that does not carry over is an error, never a silent skip.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -109,6 +110,53 @@ def _macro_body(macro: Macro, args: list[exp.Expr]) -> exp.Expr:
         return node
 
     return exp.Paren(this=macro.body.copy().transform(substitute))
+
+
+def split_shared_ctes(sql: str, prefix: str) -> tuple[list[tuple[str, str]], str]:
+    """The statement's top-level CTEs that it reads more than once, split off as statements of their own.
+
+    Returns ``([(view name, DuckDB SELECT), ...], the rest)``: run each SELECT in order and keep
+    its rows as view ``prefix + cte name``, then run the rest, which reads those views where it
+    read the CTEs. DuckDB materialises such CTEs; Spark inlines every deterministic CTE at each
+    reference, so a chain of CTEs read twice each grows the plan (and the work) exponentially.
+    CTEs read once stay inline (copied into the statements that read them). A statement that
+    does not parse, or has no such CTE, comes back whole.
+    """
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except SqlglotError:
+        return [], sql
+    with_ = tree.args.get("with_")
+    if not isinstance(with_, exp.With) or with_.args.get("recursive"):
+        return [], sql
+    ctes: list[exp.CTE] = list(with_.expressions)
+    names = {c.alias.lower() for c in ctes}
+    refs = Counter(t.name.lower() for t in tree.find_all(exp.Table) if not t.args.get("db") and t.name.lower() in names)
+    views = {c.alias.lower(): f"{prefix}{c.alias.lower()}" for c in ctes if refs[c.alias.lower()] >= 2}
+    if not views:
+        return [], sql
+    for t in list(tree.find_all(exp.Table)):
+        if not t.args.get("db") and t.name.lower() in views:
+            if not t.alias:
+                t.set("alias", exp.TableAlias(this=exp.to_identifier(t.name)))
+            t.set("this", exp.to_identifier(views[t.name.lower()]))
+    pieces: list[tuple[str, str]] = []
+    inline: list[exp.CTE] = []
+    for cte in ctes:
+        name = cte.alias.lower()
+        if name not in views:
+            inline.append(cte)
+            continue
+        query = cte.this.copy()
+        if inline:
+            own = query.args.get("with_")
+            query.set("with_", exp.With(expressions=[c.copy() for c in inline] + (list(own.expressions) if own else [])))
+        pieces.append((views[name], query.sql(dialect="duckdb")))
+    if inline:
+        with_.set("expressions", inline)
+    else:
+        tree.set("with_", None)
+    return pieces, tree.sql(dialect="duckdb")
 
 
 def to_dialect(

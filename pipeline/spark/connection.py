@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ import pyarrow as pa
 from ..detect.catalog import sql_parameters
 from ..errors import LakeError
 from ..schema import TABLES
-from ..transpile import Macro, TranspileError, parse_macro, to_dialect
+from ..transpile import Macro, TranspileError, parse_macro, split_shared_ctes, to_dialect
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class SparkConnection:
         self._schemas: dict[str, dict[str, str]] = {}
         self._cached: dict[str, Any] = {}  # tables (CREATE TABLE): cached DataFrames, unpersisted on replace/close
         self.macros: dict[str, Macro] = {}
+        self._queries = 0
         self.transpiled: dict[str, str] = {}  # DuckDB SQL -> the Spark SQL that ran (for errors and docs)
 
     # --- the DuckDB surface -------------------------------------------------------------
@@ -92,17 +95,20 @@ class SparkConnection:
         m = _CREATE.match(statement)
         if m:
             kind, name, query = m.groups()
-            df = self._dataframe(query, params)
-            if kind.upper() == "TABLE":
-                df = self._materialise(query, df)
+            if kind.upper() == "VIEW":
+                df = self._dataframe(query, params)
+            else:
+                with self._shared_ctes(query, params) as final:
+                    df = self._materialise(final, self._dataframe(final, params))
             self._create_view(name, df)
             self._replace_cached(name, df if kind.upper() == "TABLE" else None)
             return SparkResult(pa.table({}))
-        df = self._dataframe(sql, params)
-        try:
-            return SparkResult(_utc_times(df.toArrow()))
-        except Exception as e:  # noqa: BLE001 - any Spark failure becomes the runner's error type
-            raise SparkSQLError(f"{_short(e)}\n-- Spark SQL:\n{self.transpiled.get(sql, '')}") from e
+        with self._shared_ctes(sql, params) as final:
+            df = self._dataframe(final, params)
+            try:
+                return SparkResult(_utc_times(df.toArrow()))
+            except Exception as e:  # noqa: BLE001 - any Spark failure becomes the runner's error type
+                raise SparkSQLError(f"{_short(e)}\n-- Spark SQL:\n{self.transpiled.get(final, '')}") from e
 
     def register(self, name: str, table: pa.Table) -> None:
         self._create_view(name, self.spark.createDataFrame(table) if table.num_rows else _empty_df(self.spark, table))
@@ -160,6 +166,23 @@ class SparkConnection:
             return self.spark.sql(spark_sql, args=args or None)
         except Exception as e:  # noqa: BLE001
             raise SparkSQLError(f"{_short(e)}\n-- Spark SQL:\n{spark_sql}") from e
+
+    @contextmanager
+    def _shared_ctes(self, sql: str, params: dict[str, Any] | None) -> Iterator[str]:
+        """CTEs the query reads more than once computed first and cached (as DuckDB does), for the query's time."""
+        self._queries += 1
+        pieces, final = split_shared_ctes(sql, prefix=f"__flowsleuth_q{self._queries}_")
+        made: list[str] = []
+        try:
+            for view, piece in pieces:
+                df = self._materialise(piece, self._dataframe(piece, params))
+                self._create_view(view, df)
+                self._replace_cached(view, df)
+                made.append(view)
+            yield final
+        finally:
+            for view in made:
+                self.unregister(view)
 
     def _materialise(self, sql: str, df: Any) -> Any:
         """A table: the query's rows computed now and kept (as DuckDB's CREATE TABLE), not re-run per reader."""

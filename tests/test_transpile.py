@@ -12,7 +12,7 @@ from pipeline.detect.catalog import default_queries_dir, load_detectors
 from pipeline.detect.prep import load_prep
 from pipeline.schema import TABLES
 from pipeline.topology.views import interfaces_table, subnets_table
-from pipeline.transpile import TranspileError, expand_macros, parse_macro, to_dialect
+from pipeline.transpile import TranspileError, expand_macros, parse_macro, split_shared_ctes, to_dialect
 
 DATA = """
     SELECT * FROM (VALUES
@@ -52,6 +52,10 @@ CASES = {
         " FROM t ORDER BY ts"
     ),
     "regexp_replace anchored, first match": "SELECT regexp_replace(s || s, '^(a)', 'z\\1') AS x FROM t ORDER BY ts",
+    "CTE read twice (computed once, cached)": (
+        "WITH m AS (SELECT g, max(n) AS mx FROM t GROUP BY g), c AS (SELECT g FROM m WHERE mx > 2)"
+        " SELECT m.g, m.mx, (SELECT count(*) FROM m) AS k, c.g AS cg FROM m LEFT JOIN c ON c.g = m.g ORDER BY m.g"
+    ),
     "len of a list": "SELECT len(string_split(s || '::' || s, ':')) AS x, len(['p', s]) AS y FROM t ORDER BY ts",
 }
 
@@ -144,6 +148,21 @@ def test_macro_expansion_substitutes_arguments() -> None:
         to_dialect("SELECT f(1) FROM t", "spark", macros=macros)
     with pytest.raises(TranspileError, match="more than"):
         to_dialect("SELECT loop(1)", "spark", macros={"loop": parse_macro("CREATE MACRO loop(x) AS loop(x)")})
+
+
+def test_shared_ctes_split_off() -> None:
+    """A CTE read twice becomes its own statement (with the inline CTEs it reads); the rest reads its view."""
+    pieces, rest = split_shared_ctes(
+        "WITH a AS (SELECT 1 AS x), b AS (SELECT x FROM a WHERE x > $lo), c AS (SELECT * FROM b)"
+        " SELECT * FROM b JOIN c ON b.x = c.x UNION ALL SELECT b.x, bb.x FROM b, b AS bb",
+        "q1_",
+    )
+    assert pieces == [("q1_b", "WITH a AS (SELECT 1 AS x) SELECT x FROM a WHERE x > $lo")]
+    assert rest == (
+        "WITH a AS (SELECT 1 AS x), c AS (SELECT * FROM q1_b AS b) SELECT * FROM q1_b AS b JOIN c ON b.x = c.x"
+        " UNION ALL SELECT b.x, bb.x FROM q1_b AS b, q1_b AS bb"
+    )
+    assert split_shared_ctes("WITH a AS (SELECT 1) SELECT * FROM a", "q_") == ([], "WITH a AS (SELECT 1) SELECT * FROM a")
 
 
 def test_every_detector_transpiles() -> None:

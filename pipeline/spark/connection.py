@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 _CREATE = re.compile(
     r"\s*CREATE\s+OR\s+REPLACE\s+(?:TEMP\s+|TEMPORARY\s+)?(TABLE|VIEW)\s+(\w+)\s+AS\s+(.*)\Z", re.IGNORECASE | re.DOTALL
 )
+_JVM_EXCEPTION = re.compile(r"(?:Caused by: )?[\w.$]+(?:Exception|Error): ")
 _LEADING_COMMENTS = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
 _MACRO = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\s+|TEMPORARY\s+)?MACRO\b", re.IGNORECASE)
 _DESCRIBE = re.compile(r"\s*DESCRIBE\s+(\w+)\s*\Z", re.IGNORECASE)
@@ -242,5 +243,9 @@ def _utc_times(table: pa.Table) -> pa.Table:
 
 
 def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
+    """The first line of an error, and the JVM exception's own line when that is elsewhere (py4j)."""
+    text = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    if not text:
+        return type(e).__name__
+    cause = next((line for line in text[1:] if _JVM_EXCEPTION.match(line)), None)
+    return f"{text[0]} ({cause[:500]})" if cause and cause not in text[0] else text[0]

@@ -186,14 +186,15 @@ class SparkConnection:
                 self.unregister(view)
 
     def _materialise(self, sql: str, df: Any) -> Any:
-        """A table: the query's rows computed now and kept (as DuckDB's CREATE TABLE), not re-run per reader."""
-        df = df.cache()
+        """A table: the query's rows computed now and kept (as DuckDB's CREATE TABLE), not re-run per reader.
+
+        ``localCheckpoint`` rather than ``cache``: the kept rows do not depend on the plan (and the
+        views) they came from, and Spark 4's cache() fails on some plans with CTEs ("key not found").
+        """
         try:
-            df.count()
+            return df.localCheckpoint(eager=True)
         except Exception as e:  # noqa: BLE001
-            df.unpersist()
             raise SparkSQLError(f"{_short(e)}\n-- Spark SQL:\n{self.transpiled.get(sql, '')}") from e
-        return df
 
     def _replace_cached(self, name: str, df: Any) -> None:
         old = self._cached.pop(name, None)

@@ -7,10 +7,17 @@ syntax tree, each rewrite small and tested (tests/test_transpile.py):
   it becomes ``transform(array_sort(collect_list(struct(k.., x)), cmp), e -> e.v)`` with a
   comparator honouring ASC/DESC and NULLS FIRST/LAST; a FILTER moves onto the inner collect.
 - ``arr[a:b]`` (1-based, inclusive) -> ``slice(arr, a, b - a + 1)``.
+- ``first(x ORDER BY k)`` / ``last(..)`` -> ``element_at(<the ordered list>, 1 | -1)``.
 - ``mode(x)`` / ``mode(x ORDER BY x)`` -> ``mode(x, true)`` (ties: the smallest value).
 - ``time_bucket(interval, ts)`` -> arithmetic on epoch microseconds, same origin as DuckDB.
 - ``to_timestamp(n)`` -> ``timestamp_seconds(n)``; ``epoch(ts)`` -> ``unix_micros(ts) / 1e6``; ``double // n`` -> ``/``.
 - ``* EXCLUDE (..)`` / ``* REPLACE (..)``: expanded from ``schema`` (table -> column -> type).
+- Calls of DuckDB expression macros (``CREATE MACRO name(a, b) AS expr``, the run's
+  ``queries/_prep``) are replaced by the macro's body with the arguments substituted
+  (:func:`parse_macro`, ``macros=``), before any other rewrite, so the body is rewritten too.
+- ``regexp_replace(s, p, r, 'g')`` -> Java replacement syntax (``\\1`` -> ``$1``); without
+  ``'g'`` DuckDB replaces the first match only, which Spark cannot say unless ``p`` is anchored.
+- ``len(list)`` -> ``size(list)`` (Spark's ``length`` is for strings).
 
 Anything left that the target cannot run raises :class:`TranspileError` naming the
 construct: a detector that does not carry over is an error, never a silent skip.
@@ -18,7 +25,9 @@ construct: a detector that does not carry over is an error, never a silent skip.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 import sqlglot
@@ -29,18 +38,142 @@ Dialect = Literal["spark", "trino"]
 #: DuckDB's time_bucket origin for sub-month widths: Monday 2000-01-03 00:00 UTC, in microseconds.
 _BUCKET_ORIGIN_US = 946_857_600_000_000
 _MAX_PASSES = 6
+_MAX_MACRO_DEPTH = 10
 
 
 class TranspileError(ValueError):
     """The SQL uses a construct the target dialect cannot express (or sqlglot cannot parse)."""
 
 
-def to_dialect(sql: str, dialect: Dialect, schema: Mapping[str, Mapping[str, str]] | None = None) -> str:
-    """``sql`` (DuckDB) rewritten for ``dialect``; raises TranspileError when it cannot be."""
+@dataclass(frozen=True)
+class Macro:
+    """A DuckDB expression macro: ``CREATE MACRO name(params) AS body``."""
+
+    name: str
+    params: tuple[str, ...]
+    body: exp.Expr
+
+
+def parse_macro(sql: str) -> Macro:
+    """``CREATE [OR REPLACE] [TEMP] MACRO name(a, b) AS expr`` as a :class:`Macro`.
+
+    Only expression macros with plain parameters: a table macro, a parameter default or a
+    ``$parameter`` in the body raises TranspileError (the call could not be rewritten in place).
+    """
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except SqlglotError as e:
+        raise TranspileError(f"sqlglot cannot parse the macro: {e}") from e
+    if not isinstance(tree, exp.Create) or str(tree.args.get("kind") or "").upper() != "MACRO":
+        raise TranspileError("not a CREATE MACRO statement")
+    udf, body = tree.this, tree.expression
+    if not isinstance(udf, exp.UserDefinedFunction) or body is None:
+        raise TranspileError("CREATE MACRO without a name(parameters) AS expression")
+    name = udf.this.name if isinstance(udf.this, exp.Table) else udf.name
+    if isinstance(body, exp.Query):
+        raise TranspileError(f"macro {name}: a table macro cannot be rewritten into an expression")
+    params = []
+    for p in udf.expressions:
+        if not isinstance(p, (exp.Identifier, exp.Column)) or isinstance(p, exp.Column) and p.table:
+            raise TranspileError(f"macro {name}: parameter {p.sql('duckdb')!r} (defaults are not supported)")
+        params.append(p.name.lower())
+    if body.find(exp.Placeholder):
+        raise TranspileError(f"macro {name}: a $parameter in a macro body cannot be bound at the call")
+    return Macro(name.lower(), tuple(params), body)
+
+
+def expand_macros(tree: exp.Expr, macros: Mapping[str, Macro]) -> exp.Expr:
+    """Every call of a macro replaced by its body (parenthesised), arguments substituted; nested calls too."""
+    if not macros:
+        return tree
+    for _ in range(_MAX_MACRO_DEPTH):
+        calls = [n for n in tree.find_all(exp.Anonymous) if n.name.lower() in macros]
+        if not calls:
+            return tree
+        for call in calls:
+            body = _macro_body(macros[call.name.lower()], list(call.expressions))
+            if call is tree:
+                tree = body
+            else:
+                call.replace(body)
+    raise TranspileError(f"macros call each other more than {_MAX_MACRO_DEPTH} deep")
+
+
+def _macro_body(macro: Macro, args: list[exp.Expr]) -> exp.Expr:
+    if len(args) != len(macro.params):
+        raise TranspileError(f"macro {macro.name}() takes {len(macro.params)} arguments, the call passes {len(args)}")
+    values = dict(zip(macro.params, args, strict=True))
+
+    def substitute(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column) and not node.table and node.name.lower() in values:
+            return exp.Paren(this=values[node.name.lower()].copy())
+        return node
+
+    return exp.Paren(this=macro.body.copy().transform(substitute))
+
+
+def split_shared_ctes(sql: str, prefix: str) -> tuple[list[tuple[str, str]], str]:
+    """The statement's top-level CTEs that it reads more than once, split off as statements of their own.
+
+    Returns ``([(view name, DuckDB SELECT), ...], the rest)``: run each SELECT in order and keep
+    its rows as view ``prefix + cte name``, then run the rest, which reads those views where it
+    read the CTEs. DuckDB materialises such CTEs; Spark inlines every deterministic CTE at each
+    reference, so a chain of CTEs read twice each grows the plan (and the work) exponentially.
+    CTEs read once stay inline (copied into the statements that read them). A statement that
+    does not parse, or has no such CTE, comes back whole.
+    """
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except SqlglotError:
+        return [], sql
+    with_ = tree.args.get("with_")
+    if not isinstance(with_, exp.With) or with_.args.get("recursive"):
+        return [], sql
+    ctes: list[exp.CTE] = list(with_.expressions)
+    names = {c.alias.lower() for c in ctes}
+    refs = Counter(t.name.lower() for t in tree.find_all(exp.Table) if not t.args.get("db") and t.name.lower() in names)
+    views = {c.alias.lower(): f"{prefix}{c.alias.lower()}" for c in ctes if refs[c.alias.lower()] >= 2}
+    if not views:
+        return [], sql
+    for t in list(tree.find_all(exp.Table)):
+        if not t.args.get("db") and t.name.lower() in views:
+            if not t.alias:
+                t.set("alias", exp.TableAlias(this=exp.to_identifier(t.name)))
+            t.set("this", exp.to_identifier(views[t.name.lower()]))
+    pieces: list[tuple[str, str]] = []
+    inline: list[exp.CTE] = []
+    for cte in ctes:
+        name = cte.alias.lower()
+        if name not in views:
+            inline.append(cte)
+            continue
+        query = cte.this.copy()
+        if inline:
+            own = query.args.get("with_")
+            query.set("with_", exp.With(expressions=[c.copy() for c in inline] + (list(own.expressions) if own else [])))
+        pieces.append((views[name], query.sql(dialect="duckdb")))
+    if inline:
+        with_.set("expressions", inline)
+    else:
+        tree.set("with_", None)
+    return pieces, tree.sql(dialect="duckdb")
+
+
+def to_dialect(
+    sql: str,
+    dialect: Dialect,
+    schema: Mapping[str, Mapping[str, str]] | None = None,
+    macros: Mapping[str, Macro] | None = None,
+) -> str:
+    """``sql`` (DuckDB) rewritten for ``dialect``; raises TranspileError when it cannot be.
+
+    ``macros`` (name -> :class:`Macro`): DuckDB macros the SQL may call, expanded in place.
+    """
     try:
         tree = sqlglot.parse_one(sql, read="duckdb")
     except SqlglotError as e:
         raise TranspileError(f"sqlglot cannot parse the DuckDB SQL: {e}") from e
+    tree = expand_macros(tree, macros or {})
     if _has_star_modifiers(tree):
         if not schema:
             raise TranspileError("SELECT * EXCLUDE/REPLACE needs the table schemas to be expanded")
@@ -111,6 +244,19 @@ def _ordered_list(node: exp.Expr) -> exp.Expr:
         collect = exp.Filter(this=collect, expression=node.expression.copy())
     cmp = _comparator_fields(keys)  # compares the struct fields k0, k1, ...
     return _fn("transform", _fn("array_sort", collect, cmp), _lambda(["e"], "e.v"))
+
+
+def _first_last_ordered(node: exp.Expr) -> exp.Expr:
+    """``first(x ORDER BY k)`` / ``last(..)`` [FILTER]: Spark's first/last take no ORDER BY; the ends of the ordered list."""
+    inner = node.this if isinstance(node, exp.Filter) else node
+    if not isinstance(inner, (exp.First, exp.Last)) or not isinstance(inner.this, exp.Order):
+        return node
+    if inner is node and isinstance(node.parent, exp.Filter):
+        return node  # handled from the Filter node, so the FILTER moves onto the list
+    ordered: exp.Expr = exp.ArrayAgg(this=inner.this.copy())
+    if isinstance(node, exp.Filter):
+        ordered = exp.Filter(this=ordered, expression=node.expression.copy())
+    return _fn("element_at", ordered, exp.Literal.number(1 if isinstance(inner, exp.First) else -1))
 
 
 def _comparator_fields(keys: list[exp.Ordered]) -> exp.Expr:
@@ -264,6 +410,47 @@ def _window_operand(node: exp.Expr) -> exp.Expr:
     return node
 
 
+def _regexp_replace(node: exp.Expr) -> exp.Expr:
+    """DuckDB (RE2) ``regexp_replace(s, p, r, 'g')``: Java's replacement spells groups ``$1``."""
+    if not isinstance(node, exp.RegexpReplace):
+        return node
+    mods = node.args.get("modifiers")
+    pattern, repl = node.args.get("expression"), node.args.get("replacement")
+    if mods is not None and (not isinstance(mods, exp.Literal) or mods.this != "g"):
+        raise TranspileError(f"regexp_replace options {mods.sql('duckdb')} have no Spark rewrite (only 'g')")
+    if mods is None and not (isinstance(pattern, exp.Literal) and pattern.this.startswith("^")):
+        raise TranspileError("regexp_replace without 'g' replaces the first match only; Spark replaces all")
+    if repl is not None and not isinstance(repl, exp.Literal):
+        raise TranspileError("regexp_replace with a computed replacement")
+    java = _java_replacement(repl.this if repl is not None else "")
+    return _fn("regexp_replace", node.this.copy(), pattern.copy() if pattern else exp.Literal.string(""), exp.Literal.string(java))
+
+
+def _java_replacement(text: str) -> str:
+    """RE2's ``\\N`` group references and ``\\\\`` as Java's ``$N`` and ``\\\\``; a literal ``$`` escaped."""
+    out, i = [], 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            nxt = text[i + 1]
+            out.append(f"${nxt}" if nxt.isdigit() else "\\\\" if nxt == "\\" else nxt)
+            i += 2
+            continue
+        out.append("\\$" if c == "$" else c)
+        i += 1
+    return "".join(out)
+
+
+_ARRAY_VALUED = (exp.Split, exp.Array, exp.ArrayConcat, exp.StringToArray)
+
+
+def _list_length(node: exp.Expr) -> exp.Expr:
+    """``len(list)``: Spark's ``length`` takes strings; a list (as written: split, literal, concat) takes ``size``."""
+    if isinstance(node, exp.Length) and isinstance(node.this, _ARRAY_VALUED):
+        return _fn("size", node.this.copy())
+    return node
+
+
 def _no_cte_hints(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
         node.set("materialized", None)
@@ -279,6 +466,7 @@ def _unsupported(node: exp.Expr) -> exp.Expr:
 _NO_SPARK = {"list_distinct_by", "struct_pack", "list_transform"}
 
 _REWRITES: dict[str, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
-    "spark": (_no_cte_hints, _window_operand, _row_in, _functions, _ordered_list, _slice, _list_slice, _mode, _time_bucket, _float_int_div, _timestamps, _unsupported),
+    "spark": (_no_cte_hints, _window_operand, _row_in, _functions, _first_last_ordered, _ordered_list, _slice, _list_slice, _mode, _time_bucket,
+              _float_int_div, _timestamps, _regexp_replace, _list_length, _unsupported),
     "trino": (_no_cte_hints,),
 }

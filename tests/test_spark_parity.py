@@ -5,7 +5,10 @@ whole detect run (time span, topology inference, requires check, every detector,
 finding builder) goes through DuckDB and through Spark (one local[2] session for the
 test session, ``spark`` in conftest.py). Per dataset and detector: the detector ran on
 both, without error, and gave the same finding ids, windows, entities and severities.
-A detector that fails to transpile or to run on Spark fails here.
+A detector that fails to transpile or to run on Spark fails here, and so does a dataset
+on which DuckDB finds nothing at all (the comparison would prove nothing). The run's
+preparation (queries/_prep: temp tables, CREATE MACRO) goes through the same connection:
+macros expanded at transpile time, tables as cached Spark temp views.
 """
 
 from __future__ import annotations
@@ -24,17 +27,7 @@ DATA = Path(__file__).resolve().parents[1] / "data-samples"
 DATASETS = ["demo", *sorted(p.parent.relative_to(DATA).as_posix() for p in (DATA / "scenarios").glob("*/labels.json"))]
 DETECTORS = [d.id for d in load_detectors()]
 
-#: Known gap, visible in every run's report: the per-run preparation (queries/_prep, its
-#: CREATE MACRO is_ours/net_of, landed by issue 12 after this harness) is DuckDB-only so far;
-#: pipeline.transpile does not inline macros yet, so prepare_run fails on Spark. Before that
-#: refactor, on scenarios/nacl_deny_destination, the topology and six of nine detectors matched;
-#: the other three failed on constructs since rewritten (row IN, OVER w - x, nested list_slice)
-#: and were not re-run before the refactor landed.
-#: Remove this mark when macros are inlined; strict=False only because a detector that
-#: does not read the preparation may already match.
-PREP_GAP = pytest.mark.xfail(reason="queries/_prep macros not transpiled to Spark yet (issue 14 part 2)", strict=False)
-
-pytestmark = [pytest.mark.slow, PREP_GAP]
+pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,11 @@ finding builder) is engine-neutral apart from its connection: handing it this ob
 runs every one of those queries on Spark, transpiled from the same DuckDB SQL by
 :mod:`pipeline.transpile`. Only what the runner calls is here: ``execute``/``sql`` with
 named parameters, ``fetchall``/``description``/``to_arrow_table``, ``register`` of an
-Arrow table, ``CREATE OR REPLACE TABLE name AS SELECT ...`` and ``DESCRIBE view``.
+Arrow table, ``CREATE OR REPLACE [TEMP] TABLE name AS SELECT ...`` (a cached temp view,
+materialised at once, as DuckDB's table is), ``CREATE OR REPLACE VIEW``, ``CREATE OR
+REPLACE MACRO name(args) AS expr`` (kept here; every later query has its calls expanded
+by :func:`pipeline.transpile.expand_macros`) and ``DESCRIBE view``. That is what the
+run's preparation (``queries/_prep``) needs.
 
 Errors are raised as :class:`SparkSQLError`, a ``duckdb.Error``, so the runner's
 one-failing-detector-does-not-stop-the-others handling applies unchanged.
@@ -15,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,11 +31,16 @@ import pyarrow as pa
 from ..detect.catalog import sql_parameters
 from ..errors import LakeError
 from ..schema import TABLES
-from ..transpile import TranspileError, to_dialect
+from ..transpile import Macro, TranspileError, parse_macro, split_shared_ctes, to_dialect
 
 log = logging.getLogger(__name__)
 
-_CREATE = re.compile(r"\s*CREATE\s+OR\s+REPLACE\s+(?:TABLE|VIEW)\s+(\w+)\s+AS\s+(.*)\Z", re.IGNORECASE | re.DOTALL)
+_CREATE = re.compile(
+    r"\s*CREATE\s+OR\s+REPLACE\s+(?:TEMP\s+|TEMPORARY\s+)?(TABLE|VIEW)\s+(\w+)\s+AS\s+(.*)\Z", re.IGNORECASE | re.DOTALL
+)
+_JVM_EXCEPTION = re.compile(r"(?:Caused by: )?[\w.$]+(?:Exception|Error): ")
+_LEADING_COMMENTS = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
+_MACRO = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\s+|TEMPORARY\s+)?MACRO\b", re.IGNORECASE)
 _DESCRIBE = re.compile(r"\s*DESCRIBE\s+(\w+)\s*\Z", re.IGNORECASE)
 
 
@@ -61,6 +72,9 @@ class SparkConnection:
     def __init__(self, spark: Any) -> None:
         self.spark = spark
         self._schemas: dict[str, dict[str, str]] = {}
+        self._cached: dict[str, Any] = {}  # tables (CREATE TABLE): cached DataFrames, unpersisted on replace/close
+        self.macros: dict[str, Macro] = {}
+        self._queries = 0
         self.transpiled: dict[str, str] = {}  # DuckDB SQL -> the Spark SQL that ran (for errors and docs)
 
     # --- the DuckDB surface -------------------------------------------------------------
@@ -68,18 +82,34 @@ class SparkConnection:
         return self.sql(sql, params=params)
 
     def sql(self, sql: str, params: dict[str, Any] | None = None) -> SparkResult:
-        m = _DESCRIBE.match(sql)
+        statement = _LEADING_COMMENTS.sub("", sql, count=1)  # prep statements open with comments
+        m = _DESCRIBE.match(statement)
         if m:
             return self._describe(m.group(1))
-        m = _CREATE.match(sql)
-        if m:
-            self._create_view(m.group(1), self._dataframe(m.group(2), params))
+        if _MACRO.match(statement):
+            try:
+                macro = parse_macro(sql)
+            except TranspileError as e:
+                raise SparkSQLError(f"cannot carry the macro to Spark SQL: {e}") from e
+            self.macros[macro.name] = macro
             return SparkResult(pa.table({}))
-        df = self._dataframe(sql, params)
-        try:
-            return SparkResult(_utc_times(df.toArrow()))
-        except Exception as e:  # noqa: BLE001 - any Spark failure becomes the runner's error type
-            raise SparkSQLError(f"{_short(e)}\n-- Spark SQL:\n{self.transpiled.get(sql, '')}") from e
+        m = _CREATE.match(statement)
+        if m:
+            kind, name, query = m.groups()
+            if kind.upper() == "VIEW":
+                df = self._dataframe(query, params)
+            else:
+                with self._shared_ctes(query, params) as final:
+                    df = self._materialise(final, self._dataframe(final, params))
+            self._create_view(name, df)
+            self._replace_cached(name, df if kind.upper() == "TABLE" else None)
+            return SparkResult(pa.table({}))
+        with self._shared_ctes(sql, params) as final:
+            df = self._dataframe(final, params)
+            try:
+                return SparkResult(_utc_times(df.toArrow()))
+            except Exception as e:  # noqa: BLE001 - any Spark failure becomes the runner's error type
+                raise SparkSQLError(f"{_short(e)}\n-- Spark SQL:\n{self.transpiled.get(final, '')}") from e
 
     def register(self, name: str, table: pa.Table) -> None:
         self._create_view(name, self.spark.createDataFrame(table) if table.num_rows else _empty_df(self.spark, table))
@@ -87,12 +117,16 @@ class SparkConnection:
     def unregister(self, name: str) -> None:
         self.spark.catalog.dropTempView(name)
         self._schemas.pop(name, None)
+        self._replace_cached(name, None)
 
     def close(self) -> None:
-        """The session outlives the connection (one per process); views are dropped."""
+        """The session outlives the connection (one per process); views are dropped, tables unpersisted."""
         for name in list(self._schemas):
             self.spark.catalog.dropTempView(name)
         self._schemas.clear()
+        for name in list(self._cached):
+            self._replace_cached(name, None)
+        self.macros.clear()
 
     # --- lake ---------------------------------------------------------------------------
     def register_lake(self, lake: str | Path) -> list[str]:
@@ -123,7 +157,7 @@ class SparkConnection:
     # --- internals ----------------------------------------------------------------------
     def _dataframe(self, sql: str, params: dict[str, Any] | None) -> Any:
         try:
-            spark_sql = to_dialect(sql, "spark", schema=self._schemas)
+            spark_sql = to_dialect(sql, "spark", schema=self._schemas, macros=self.macros)
         except TranspileError as e:
             raise SparkSQLError(f"cannot transpile to Spark SQL: {e}") from e
         self.transpiled[sql] = spark_sql
@@ -133,6 +167,41 @@ class SparkConnection:
             return self.spark.sql(spark_sql, args=args or None)
         except Exception as e:  # noqa: BLE001
             raise SparkSQLError(f"{_short(e)}\n-- Spark SQL:\n{spark_sql}") from e
+
+    @contextmanager
+    def _shared_ctes(self, sql: str, params: dict[str, Any] | None) -> Iterator[str]:
+        """CTEs the query reads more than once computed first and cached (as DuckDB does), for the query's time."""
+        self._queries += 1
+        pieces, final = split_shared_ctes(sql, prefix=f"__flowsleuth_q{self._queries}_")
+        made: list[str] = []
+        try:
+            for view, piece in pieces:
+                df = self._materialise(piece, self._dataframe(piece, params))
+                self._create_view(view, df)
+                self._replace_cached(view, df)
+                made.append(view)
+            yield final
+        finally:
+            for view in made:
+                self.unregister(view)
+
+    def _materialise(self, sql: str, df: Any) -> Any:
+        """A table: the query's rows computed now and kept (as DuckDB's CREATE TABLE), not re-run per reader.
+
+        ``localCheckpoint`` rather than ``cache``: the kept rows do not depend on the plan (and the
+        views) they came from, and Spark 4's cache() fails on some plans with CTEs ("key not found").
+        """
+        try:
+            return df.localCheckpoint(eager=True)
+        except Exception as e:  # noqa: BLE001
+            raise SparkSQLError(f"{_short(e)}\n-- Spark SQL:\n{self.transpiled.get(sql, '')}") from e
+
+    def _replace_cached(self, name: str, df: Any) -> None:
+        old = self._cached.pop(name, None)
+        if old is not None:
+            old.unpersist()
+        if df is not None:
+            self._cached[name] = df
 
     def _create_view(self, name: str, df: Any) -> None:
         df.createOrReplaceTempView(name)
@@ -175,5 +244,9 @@ def _utc_times(table: pa.Table) -> pa.Table:
 
 
 def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
+    """The first line of an error, and the JVM exception's own line when that is elsewhere (py4j)."""
+    text = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    if not text:
+        return type(e).__name__
+    cause = next((line for line in text[1:] if _JVM_EXCEPTION.match(line)), None)
+    return f"{text[0]} ({cause[:500]})" if cause and cause not in text[0] else text[0]

@@ -25,9 +25,15 @@ SESSION_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.ansi.enabled": "false",
     "spark.sql.shuffle.partitions": "4",
+    # size(NULL) is NULL, as DuckDB's len(NULL) (with ANSI off Spark's legacy answer is -1)
+    "spark.sql.legacy.sizeOfNull": "false",
     "spark.sql.adaptive.enabled": "true",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
+    # the status store keeps every query's plan and metrics; a detect run makes hundreds
+    "spark.sql.ui.retainedExecutions": "20",
+    "spark.ui.retainedJobs": "100",
+    "spark.ui.retainedStages": "100",
     "spark.sql.parquet.mergeSchema": "false",
     "spark.driver.memory": "2g",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -72,7 +78,7 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     for key, value in {**SESSION_CONF, **(conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    for key in ("spark.sql.session.timeZone", "spark.sql.ansi.enabled", "spark.sql.shuffle.partitions"):
+    for key in ("spark.sql.session.timeZone", "spark.sql.ansi.enabled", "spark.sql.shuffle.partitions", "spark.sql.legacy.sizeOfNull"):
         spark.conf.set(key, {**SESSION_CONF, **(conf or {})}[key])
     if not master.startswith("sc://"):
         spark.sparkContext.setLogLevel("ERROR")

@@ -19,6 +19,8 @@ from pipeline.db import open_lake
 from pipeline.incidents import correlate
 from pipeline.report import write_report
 
+pytestmark = pytest.mark.slow  # headless Chromium (CI runs it)
+
 
 @pytest.fixture(scope="module")
 def payload_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
@@ -66,7 +68,6 @@ def test_a_report_with_a_live_payload_would_be_caught(tmp_path: Path) -> None:
     assert seen.requests  # the fetch was seen and aborted
 
 
-@pytest.mark.slow
 def test_a_report_with_500_findings_stays_usable(tmp_path: Path, record_property: Any) -> None:
     """Sections start closed and draw their chart when opened; time to interactive is reported, not asserted."""
     from datetime import datetime, timedelta

@@ -18,6 +18,8 @@ from pipeline.topology.aws import read_from_aws
 from pipeline.topology.model import Topology
 from pipeline.topology.snapshots import load_snapshots
 
+pytestmark = pytest.mark.slow  # a moto EC2 server (CI runs it)
+
 REGION = "us-east-1"
 CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
 

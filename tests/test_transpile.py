@@ -99,6 +99,7 @@ def both(spark: Any) -> tuple[duckdb.DuckDBPyConnection, Any]:
     return con, scon
 
 
+@pytest.mark.slow  # a Spark session (CI runs it)
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_rewrite_matches_duckdb(case: str, both: tuple[duckdb.DuckDBPyConnection, Any]) -> None:
     con, scon = both
@@ -120,6 +121,7 @@ def with_macros(both: tuple[duckdb.DuckDBPyConnection, Any]) -> tuple[duckdb.Duc
     return con, scon
 
 
+@pytest.mark.slow  # a Spark session (CI runs it)
 @pytest.mark.parametrize("case", sorted(MACRO_CASES))
 def test_macro_matches_duckdb(case: str, with_macros: tuple[duckdb.DuckDBPyConnection, Any]) -> None:
     con, scon = with_macros
@@ -129,6 +131,7 @@ def test_macro_matches_duckdb(case: str, with_macros: tuple[duckdb.DuckDBPyConne
     assert got, "no rows: the comparison would prove nothing"
 
 
+@pytest.mark.slow  # a Spark session (CI runs it)
 def test_prep_table_is_materialised(with_macros: tuple[duckdb.DuckDBPyConnection, Any]) -> None:
     """A prep TEMP TABLE on Spark is a snapshot (as in DuckDB), not a view re-reading its source."""
     con, scon = with_macros

@@ -274,3 +274,26 @@ REJECTS_SCHEMA = pa.schema(
     ]
 )
 REJECT_RAW_MAX = 2048
+
+
+def conform_to_schema(data: pa.Table, schema: pa.Schema, given: dict[str, pa.Array] | None = None) -> pa.Table:
+    """Exactly ``schema``: ``data``'s columns cast in order, ``given`` ones as passed, the rest all-null.
+
+    One all-null array per type is shared (Arrow arrays are immutable): allocating one per
+    missing column (~60 in a flow-log table) cost more than the parse.
+    """
+    rows = data.num_rows
+    nulls: dict[pa.DataType, pa.Array] = {}
+    cols: list[pa.Array | pa.ChunkedArray] = []
+    for f in schema:
+        if given is not None and f.name in given:
+            cols.append(given[f.name])
+        elif f.name in data.column_names:
+            col = data.column(f.name)
+            cols.append(col if col.type == f.type else col.cast(f.type))
+        else:
+            if f.type not in nulls:
+                nulls[f.type] = pa.nulls(rows, f.type)
+            cols.append(nulls[f.type])
+    return pa.Table.from_arrays(cols, schema=schema)
+

@@ -5,6 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pyarrow as pa
 
+from ..schema import conform_to_schema
+
 
 def to_schema_table(frame: pl.DataFrame, schema: pa.Schema, *, source_uri: str) -> pa.Table:
     """``schema``'s columns in order (absent ones all-null), plus ``source_uri``.
@@ -16,16 +18,7 @@ def to_schema_table(frame: pl.DataFrame, schema: pa.Schema, *, source_uri: str) 
     rows = frame.height
     present = [f.name for f in schema if f.name in frame.columns and f.name != "source_uri"]
     converted = frame.select(present).to_arrow()  # one conversion for the frame, not one per column
-    arrays: list[pa.Array | pa.ChunkedArray] = []
-    nulls: dict[pa.DataType, pa.Array] = {}  # one all-null array per type, shared (immutable)
-    for fld in schema:
-        if fld.name == "source_uri":
-            arrays.append(pa.repeat(pa.scalar(source_uri, pa.string()), rows) if rows else pa.array([], pa.string()))
-        elif fld.name in frame.columns:
-            col = converted.column(fld.name)
-            arrays.append(col if col.type == fld.type else col.cast(fld.type))
-        else:
-            if fld.type not in nulls:
-                nulls[fld.type] = pa.nulls(rows, fld.type)
-            arrays.append(nulls[fld.type])
-    return pa.Table.from_arrays(arrays, schema=schema)
+    given: dict[str, pa.Array] = {}
+    if "source_uri" in schema.names:
+        given["source_uri"] = pa.repeat(pa.scalar(source_uri, pa.string()), rows) if rows else pa.array([], pa.string())
+    return conform_to_schema(converted, schema, given)

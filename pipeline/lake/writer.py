@@ -43,7 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import LakeError
-from ..schema import REJECTS_SCHEMA, TABLES
+from ..schema import REJECTS_SCHEMA, TABLES, conform_to_schema
 from .ledger import FileEntry, Ledger, ObjectEntry
 from .partition import event_span, fallback_column, split_partitions
 from .storage import LakeLocation
@@ -273,19 +273,8 @@ class LakeWriter:
         unknown = set(data.column_names) - set(schema.names)
         if unknown:
             raise LakeError(f"parsed rows have columns the lake schema lacks: {sorted(unknown)}")
-        n = data.num_rows
-        nulls: dict[pa.DataType, pa.Array] = {}  # one all-null array per type, shared (immutable)
         try:
-            cols: list[pa.Array | pa.ChunkedArray] = []
-            for f in schema:
-                if f.name in data.column_names:
-                    col = data.column(f.name)
-                    cols.append(col if col.type == f.type else col.cast(f.type))
-                else:
-                    if f.type not in nulls:
-                        nulls[f.type] = pa.nulls(n, f.type)
-                    cols.append(nulls[f.type])
-            return pa.Table.from_arrays(cols, schema=schema)
+            return conform_to_schema(data, schema)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
             raise LakeError(f"parsed rows do not match the lake schema: {e}") from None
 

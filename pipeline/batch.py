@@ -64,6 +64,7 @@ class RunConfig:
     retention_days: float | None = None  # drop lake partitions older than this (default: keep all)
     engine: str = "duckdb"  # detect on duckdb (this process) or spark
     spark_master: str | None = None  # with engine spark: local[N], spark://..., sc://...
+    spark_lake_url: str | None = None  # with engine spark: where executors read the lake (default s3a:// for S3)
 
 
 CONFIG_KEYS = tuple(f.name for f in fields(RunConfig))
@@ -415,7 +416,7 @@ def run_batch(cfg: RunConfig) -> RunResult:
         if cfg.engine == "spark":
             from .spark import open_spark_lake
 
-            detect_con = open_spark_lake(cfg.lake, cfg.spark_master)
+            detect_con = open_spark_lake(lake, cfg.spark_master, cfg.spark_lake_url)
         current: list[Finding] = []
         detect_failed = False
         span: tuple[datetime, datetime] | None = None

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from .errors import FlowsleuthError, UsageError
 
-VERBS = ("ingest", "parse", "detect", "report", "run", "lake", "simulate", "topology", "demo")
+VERBS = ("ingest", "parse", "detect", "report", "run", "lake", "simulate", "topology", "athena", "demo")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_FINDINGS = 0, 1, 2, 3
 

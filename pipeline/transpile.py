@@ -181,15 +181,25 @@ def to_dialect(
     # A rewritten node's new children are not visited in the same pass (nested list_slice,
     # a list() inside a list()), so passes repeat until nothing changes.
     for _ in range(_MAX_PASSES):
-        before = tree.sql(dialect="duckdb")
+        before = _text(tree, dialect)
         for rewrite in _REWRITES.get(dialect, ()):
             tree = tree.transform(rewrite, copy=False)
-        if tree.sql(dialect="duckdb") == before:
+        if _text(tree, dialect) == before:
             break
+    if dialect == "trino":
+        types = {c: t for cols in (schema or {}).values() for c, t in cols.items()}
+        tree = tree.transform(_trino_struct(types), copy=False)
     try:
         return tree.sql(dialect=dialect, unsupported_level=sqlglot.ErrorLevel.RAISE)
     except SqlglotError as e:
         raise TranspileError(f"cannot express in {dialect}: {e}") from e
+
+
+def _text(tree: exp.Expr, dialect: Dialect) -> str:
+    """The tree as text, to see whether a pass changed it (Trino's lambdas warn when written as DuckDB)."""
+    if dialect == "trino":
+        return tree.sql(dialect="trino", unsupported_level=sqlglot.ErrorLevel.IGNORE)
+    return tree.sql(dialect="duckdb")
 
 
 def _has_star_modifiers(tree: exp.Expr) -> bool:
@@ -465,8 +475,143 @@ def _unsupported(node: exp.Expr) -> exp.Expr:
 
 _NO_SPARK = {"list_distinct_by", "struct_pack", "list_transform"}
 
+# --- Trino (Athena engine v3) ---------------------------------------------------------
+# Trino has ordered aggregates (``array_agg(x ORDER BY k)``), FILTER and ``slice``; what
+# sqlglot's trino generator leaves DuckDB-shaped is rewritten here:
+# - ``first(x ORDER BY k)`` / ``last(..)`` -> ``element_at(array_agg(x ORDER BY k), 1 | -1)``;
+# - ``mode(x)`` -> the most frequent key of ``histogram(x)``, ties to the smallest (as on Spark);
+# - ``median(x)`` -> ``approx_percentile(x, 0.5)`` (Trino has no exact median);
+# - ``any_value(x)`` -> ``arbitrary(x)`` (both skip NULLs); ``contains(str, s)`` -> ``strpos(..) > 0``;
+# - ``time_bucket(w, ts)`` -> epoch-second arithmetic from DuckDB's origin;
+# - ``to_minutes(n)`` -> ``n * INTERVAL '1' MINUTE``; ``hash(a, ..)`` -> xxhash64 of the values' text;
+# - ``arg_max(x, (a, b))`` -> ``max_by(x, ROW(a, b))``; ``len(list)`` -> ``cardinality``;
+# - ``regexp_replace(s, p, r, 'g')`` -> Java replacement syntax (Trino replaces every match);
+# - ``{'k': v, ..}`` -> ``CAST(ROW(v, ..) AS ROW(k type, ..))`` (:func:`_trino_struct`).
+
+
+def _trino(fragment: str) -> exp.Expr:
+    return sqlglot.parse_one(fragment, read="trino")
+
+
+def _trino_first_last(node: exp.Expr) -> exp.Expr:
+    inner = node.this if isinstance(node, exp.Filter) else node
+    if not isinstance(inner, (exp.First, exp.Last)) or not isinstance(inner.this, exp.Order):
+        return node
+    if inner is node and isinstance(node.parent, exp.Filter):
+        return node
+    ordered: exp.Expr = exp.ArrayAgg(this=inner.this.copy())
+    if isinstance(node, exp.Filter):
+        ordered = exp.Filter(this=ordered, expression=node.expression.copy())
+    return _fn("element_at", ordered, exp.Literal.number(1 if isinstance(inner, exp.First) else -1))
+
+
+def _trino_distinct_list(node: exp.Expr) -> exp.Expr:
+    """``list(DISTINCT x ORDER BY x)`` -> ``array_sort(array_agg(DISTINCT x))`` (Trino sorts NULLs last)."""
+    inner = node.this if isinstance(node, exp.Filter) else node
+    if not isinstance(inner, exp.ArrayAgg) or not isinstance(inner.this, exp.Order):
+        return node
+    order: exp.Order = inner.this
+    if not isinstance(order.this, exp.Distinct):
+        return node
+    if inner is node and isinstance(node.parent, exp.Filter):
+        return node
+    value = order.this.expressions[0]
+    keys = list(order.expressions)
+    if len(keys) != 1 or keys[0].this != value:
+        raise TranspileError("list(DISTINCT x ORDER BY y) with y other than x")
+    collect: exp.Expr = exp.ArrayAgg(this=exp.Distinct(expressions=[value.copy()]))
+    if isinstance(node, exp.Filter):
+        collect = exp.Filter(this=collect, expression=node.expression.copy())
+    sorted_ = _fn("array_sort", collect)
+    return _fn("reverse", sorted_) if keys[0].args.get("desc") else sorted_
+
+
+def _trino_functions(node: exp.Expr) -> exp.Expr:
+    """Functions whose DuckDB meaning Trino spells differently."""
+    if isinstance(node, exp.Mode):
+        arg = node.this
+        if isinstance(arg, exp.Order):
+            keys = arg.expressions
+            if len(keys) != 1 or keys[0].this != arg.this or keys[0].args.get("desc"):
+                raise TranspileError("mode(x ORDER BY y) other than ORDER BY x ascending")
+            arg = arg.this
+        x = arg.sql("trino")
+        return _trino(
+            f"element_at(array_sort(map_entries(histogram({x})), (l, r) -> CASE WHEN l[2] > r[2] THEN -1 "
+            f"WHEN l[2] < r[2] THEN 1 WHEN l[1] < r[1] THEN -1 WHEN l[1] > r[1] THEN 1 ELSE 0 END), 1)[1]"
+        )
+    if isinstance(node, exp.Median):
+        return _fn("approx_percentile", node.this.copy(), exp.Literal.number("0.5"))
+    if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
+        return _fn("arbitrary", node.this.this.copy())
+    if isinstance(node, exp.AnyValue):
+        return _fn("arbitrary", node.this.copy())
+    if isinstance(node, exp.Contains):
+        return exp.GT(this=_fn("strpos", node.this.copy(), node.expression.copy()), expression=exp.Literal.number(0))
+    if isinstance(node, (exp.ArgMax, exp.ArgMin)):
+        key = node.expression
+        if isinstance(key, exp.Tuple):
+            key = _fn("ROW", *[e.copy() for e in key.expressions])
+        return _fn("max_by" if isinstance(node, exp.ArgMax) else "min_by", node.this.copy(), key.copy())
+    if isinstance(node, exp.DateBin):
+        if any(node.args.get(k) is not None for k in node.args if k not in ("this", "expression")):
+            raise TranspileError("time_bucket with an origin or offset argument")
+        width, ts = node.this.sql("trino"), node.expression.sql("trino")
+        w = f"to_unixtime(TIMESTAMP '1970-01-01 00:00:00 UTC' + {width})"
+        o = _BUCKET_ORIGIN_US // 1_000_000
+        return _trino(f"from_unixtime(floor((to_unixtime({ts}) - {o}) / {w}) * {w} + {o})")
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "to_minutes" and len(node.expressions) == 1:
+        return exp.Mul(this=exp.Paren(this=node.expressions[0].copy()), expression=_trino("INTERVAL '1' MINUTE"))
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
+        parts = ", ".join(f"CAST({e.sql('trino')} AS VARCHAR)" for e in node.expressions)
+        return _trino(f"from_big_endian_64(xxhash64(to_utf8(concat_ws('|', {parts}))))")
+    if isinstance(node, exp.Length) and isinstance(node.this, _ARRAY_VALUED):
+        return _fn("cardinality", node.this.copy())
+    if isinstance(node, exp.Anonymous) and node.name.lower() in _NO_TRINO:
+        raise TranspileError(f"DuckDB function {node.name}() has no Trino rewrite")
+    return node
+
+
+def _trino_regexp_replace(node: exp.Expr) -> exp.Expr:
+    """RE2 group references as Java's ``$N``; Trino's regexp_replace replaces every match, as DuckDB's 'g'."""
+    if not isinstance(node, exp.RegexpReplace):
+        return node
+    mods = node.args.get("modifiers")
+    pattern, repl = node.args.get("expression"), node.args.get("replacement")
+    if mods is not None and (not isinstance(mods, exp.Literal) or mods.this != "g"):
+        raise TranspileError(f"regexp_replace options {mods.sql('duckdb')} have no Trino rewrite (only 'g')")
+    if mods is None and not (isinstance(pattern, exp.Literal) and pattern.this.startswith("^")):
+        raise TranspileError("regexp_replace without 'g' replaces the first match only; Trino replaces all")
+    if repl is not None and not isinstance(repl, exp.Literal):
+        raise TranspileError("regexp_replace with a computed replacement")
+    java = _java_replacement(repl.this if repl is not None else "")
+    return _fn("regexp_replace", node.this.copy(), pattern.copy() if pattern else exp.Literal.string(""), exp.Literal.string(java))
+
+
+def _trino_struct(types: Mapping[str, str]) -> Callable[[exp.Expr], exp.Expr]:
+    """``{'k': v}`` as a typed ROW: a column keeps its type from ``types`` (column -> SQL type), anything else is VARCHAR."""
+
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.Struct) or not all(isinstance(e, exp.PropertyEQ) for e in node.expressions):
+            return node
+        values, fields = [], []
+        for e in node.expressions:
+            name, value = e.this.name, e.expression
+            col_type = types.get(value.name) if isinstance(value, exp.Column) else None
+            if col_type is None:
+                col_type, value = "VARCHAR", exp.cast(value.copy(), "VARCHAR")
+            values.append(value.copy())
+            fields.append(f"{exp.to_identifier(name).sql('trino')} {col_type}")
+        return exp.Cast(this=_fn("ROW", *values), to=exp.DataType.build(f"ROW({', '.join(fields)})", dialect="trino"))
+
+    return rewrite
+
+
+_NO_TRINO = {"list_distinct_by", "struct_pack", "list_transform"}
+
 _REWRITES: dict[str, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
     "spark": (_no_cte_hints, _window_operand, _row_in, _functions, _first_last_ordered, _ordered_list, _slice, _list_slice, _mode, _time_bucket,
               _float_int_div, _timestamps, _regexp_replace, _list_length, _unsupported),
-    "trino": (_no_cte_hints,),
+    "trino": (_no_cte_hints, _row_in, _trino_first_last, _trino_distinct_list, _slice, _list_slice, _trino_functions,
+              _trino_regexp_replace),
 }

@@ -9,6 +9,7 @@ chart: az_5xx_heatmap
 config_checks: [alb_subnet_routes, alb_nacl]
 config_summary: "a 5XX spike at {load_balancer|'the load balancer'} concentrated in {where|'one AZ'}"
 requires: [elb_status_code]
+lookback: [baseline_hours, 60]   # reads baseline_hours before $since
 params:
   window_minutes: {type: int, default: 5, min: 1, max: 1440, doc: "Length of one counting window; windows start every minute (hopping), so a burst is never split by a bucket boundary."}
   baseline_hours: {type: int, default: 24, min: 1, doc: "How far before --since to read for each AZ's own baseline error rate."}

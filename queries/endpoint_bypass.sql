@@ -8,6 +8,7 @@ severity: medium
 config_checks: [endpoint]
 config_summary: "{service|pkt_dst_aws_service|'AWS service'} traffic from {srcaddr|subnet_id|'the VPC'} not using the gateway endpoint"
 requires: [pkt_dst_aws_service, traffic_path]
+lookback: [baseline_hours, 60]   # reads baseline_hours before $since
 params:
   window_minutes: {type: int, default: 5, min: 1, max: 1440, doc: "Length of one counting window."}
   baseline_hours: {type: int, default: 24, min: 1, doc: "How far before --since to read for the subnet's own baseline."}

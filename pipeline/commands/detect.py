@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     topology = Topology.load(args.topology) if args.topology else None
     params = parse_param_args(args.param)
     lake = location(args)
-    con = open_spark_lake(args.lake, args.spark_master) if args.engine == "spark" else open_lake(lake)
+    con = open_spark_lake(lake, args.spark_master, args.spark_lake_url) if args.engine == "spark" else open_lake(lake)
     try:
         result = run_detectors(
             con,

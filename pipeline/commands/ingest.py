@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retention-days", type=float, metavar="N",
                         help="drop partitions (and their ledger rows) older than N days; objects stamped before are not fetched")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    add_engine_arguments(parser)
+    add_engine_arguments(parser, lake_url=False)
 
 
 class TerminalProgress:

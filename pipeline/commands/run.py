@@ -48,6 +48,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "title": args.title, "profile": args.profile, "region": args.region,
         "endpoint_url": args.endpoint_url, "workers": args.workers, "retention_days": args.retention_days,
         "engine": args.engine, "spark_master": args.spark_master,
+        "spark_lake_url": args.spark_lake_url,
     }  # fmt: skip
 
 

@@ -81,8 +81,8 @@ class Detector:
     references: list[str] = field(default_factory=list)
     #: the sample-record columns the report shows, in order (default: all the SQL returns)
     sample_columns: list[str] = field(default_factory=list)
-    #: int params whose product is how many minutes before ``since`` the detector reads
-    lookback: list[str] = field(default_factory=list)
+    #: int params (and constants) whose product is how many minutes before ``since`` the detector reads
+    lookback: list[str | int] = field(default_factory=list)
     chart: str = "timeline"
     config_checks: list[str] = field(default_factory=list)
     #: "the logs show ..." phrase of its configuration hints: ``{a|b|'text'}`` is the first
@@ -101,7 +101,7 @@ class Detector:
         """Minutes before ``since`` this detector reads with these parameter values."""
         minutes = 1 if self.lookback else 0
         for name in self.lookback:
-            minutes *= int(values[name])
+            minutes *= name if isinstance(name, int) else int(values[name])
         return minutes
 
 
@@ -212,10 +212,7 @@ def check_detector_file(path: Path) -> tuple[Detector | None, list[str]]:
     status = header.get("status", "stable")
     if status not in STATUSES:
         problems.append(f"status {status!r} must be one of {', '.join(STATUSES)}")
-    lookback = _str_list(header, "lookback", problems)
-    for name in lookback:
-        if name not in params or params[name].type != "int":
-            problems.append(f"lookback: {name!r} must name a declared int param (the look-back is their product, in minutes)")
+    lookback = _lookback(header.get("lookback"), params, problems)
 
     used = sql_parameters(sql)
     for name in sorted(used - set(params) - set(RUNNER_PARAMS)):
@@ -257,6 +254,24 @@ def check_detector_file(path: Path) -> tuple[Detector | None, list[str]]:
         path=path,
     )
     return det, []
+
+
+def _lookback(value: object, params: dict[str, Param], problems: list[str]) -> list[str | int]:
+    """``lookback``: int params and positive int constants (``[baseline_hours, 60]``), their product in minutes."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    out: list[str | int] = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool) and item > 0:
+            out.append(item)
+        elif isinstance(item, str) and item in params and params[item].type == "int":
+            out.append(item)
+        else:
+            problems.append(
+                f"lookback: {item!r} must name a declared int param or be a positive integer (the look-back is their product, in minutes)"
+            )
+    return out
 
 
 def _str_list(header: dict[str, Any], key: str, problems: list[str]) -> list[str]:

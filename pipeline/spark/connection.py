@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from ..detect.catalog import sql_parameters
 from ..errors import LakeError
+from ..lake.storage import LakeLocation
 from ..schema import TABLES
 from ..transpile import Macro, TranspileError, parse_macro, split_shared_ctes, to_dialect
 
@@ -129,24 +130,41 @@ class SparkConnection:
         self.macros.clear()
 
     # --- lake ---------------------------------------------------------------------------
-    def register_lake(self, lake: str | Path) -> list[str]:
-        """Views ``vpc_flow``, ``alb_access``, ``alb_connection`` over the lake's committed files."""
-        from ..lake.ledger import committed_files
+    def register_lake(self, lake: str | Path | LakeLocation, spark_url: str | None = None) -> list[str]:
+        """Views ``vpc_flow``, ``alb_access``, ``alb_connection`` over the lake's committed files.
 
-        root = Path(lake)
-        if not root.is_dir():
-            raise LakeError(f"lake {str(root)!r} does not exist; run 'flowsleuth ingest' first")
-        committed = committed_files(root)
+        The driver reads the ledger (local or S3, as DuckDB does); the executors read the
+        files at ``spark_url`` + the file's path in the lake: by default the lake folder, or
+        ``s3a://bucket/prefix`` for an S3 lake (Hadoop's S3A connector; on EMR give
+        ``s3://bucket/prefix``, EMRFS). A copy of the lake elsewhere (``file:///mnt/lake``,
+        ``hdfs://...``) works the same way.
+        """
+        from ..lake.ledger import committed_files
+        from ..lake.storage import lake_location
+
+        loc = lake_location(lake)
+        committed = committed_files(loc)
+        if committed is None and not loc.fs.exists(loc.root):
+            raise LakeError(f"lake {loc.url!r} does not exist; run 'flowsleuth ingest' first")
+        base = (spark_url or (f"s3a://{loc.root}" if loc.remote else loc.root)).rstrip("/")
         for table, schema in TABLES.items():
             if committed is not None:
-                files = sorted(str(root / p) for p in committed.get(table, []))
-            else:
-                files = sorted(str(p) for p in (root / table).glob("date=*/hour=*/*.parquet"))
+                files = sorted(f"{base}/{p}" for p in committed.get(table, []))
+            else:  # a folder of Parquet files without a ledger (written by another tool)
+                found = loc.fs.glob(loc.path(f"{table}/date=*/hour=*/*.parquet"))
+                files = sorted(f"{base}/{str(f)[len(loc.root) + 1 :]}" for f in found)
             if files:
-                df = (
-                    self.spark.read.option("basePath", str(root / table)).option("mergeSchema", "true")
-                    .parquet(*files)
-                )  # fmt: skip
+                try:
+                    df = (
+                        self.spark.read.option("basePath", f"{base}/{table}").option("mergeSchema", "true")
+                        .parquet(*files)
+                    )  # fmt: skip
+                except Exception as e:  # noqa: BLE001 - a JVM error: say what to do in one line
+                    raise LakeError(
+                        f"Spark cannot read the lake's files at {base}/ ({_short(e)}); an S3 lake needs the cluster's "
+                        "S3 connector (EMR: --spark-lake-url s3://bucket/prefix; elsewhere hadoop-aws for s3a://), "
+                        "or give --spark-lake-url where the executors see the lake"
+                    ) from e
             else:
                 empty = schema.empty_table()
                 empty = empty.append_column("date", pa.array([], pa.date32())).append_column("hour", pa.array([], pa.int64()))

@@ -315,17 +315,22 @@ def _list_slice(node: exp.Expr) -> exp.Expr:
     return node
 
 
-def _mode(node: exp.Expr) -> exp.Expr:
-    """DuckDB's mode picks any of tied values; Spark's deterministic mode the smallest."""
-    if not isinstance(node, exp.Mode):
-        return node
+def _mode_argument(node: exp.Mode) -> exp.Expr:
+    """The x of ``mode(x)`` / ``mode(x ORDER BY x)`` (ties to the smallest value on both targets)."""
     arg = node.this
     if isinstance(arg, exp.Order):
         keys = arg.expressions
         if len(keys) != 1 or keys[0].this != arg.this or keys[0].args.get("desc"):
             raise TranspileError("mode(x ORDER BY y) other than ORDER BY x ascending")
         arg = arg.this
-    return exp.Anonymous(this="mode", expressions=[arg.copy(), exp.true()])
+    return arg
+
+
+def _mode(node: exp.Expr) -> exp.Expr:
+    """DuckDB's mode picks any of tied values; Spark's deterministic mode the smallest."""
+    if not isinstance(node, exp.Mode):
+        return node
+    return exp.Anonymous(this="mode", expressions=[_mode_argument(node).copy(), exp.true()])
 
 
 def _time_bucket(node: exp.Expr) -> exp.Expr:
@@ -421,15 +426,15 @@ def _window_operand(node: exp.Expr) -> exp.Expr:
 
 
 def _regexp_replace(node: exp.Expr) -> exp.Expr:
-    """DuckDB (RE2) ``regexp_replace(s, p, r, 'g')``: Java's replacement spells groups ``$1``."""
+    """DuckDB (RE2) ``regexp_replace(s, p, r, 'g')``: Java's replacement (Spark, Trino) spells groups ``$1``."""
     if not isinstance(node, exp.RegexpReplace):
         return node
     mods = node.args.get("modifiers")
     pattern, repl = node.args.get("expression"), node.args.get("replacement")
     if mods is not None and (not isinstance(mods, exp.Literal) or mods.this != "g"):
-        raise TranspileError(f"regexp_replace options {mods.sql('duckdb')} have no Spark rewrite (only 'g')")
+        raise TranspileError(f"regexp_replace options {mods.sql('duckdb')} have no Spark/Trino rewrite (only 'g')")
     if mods is None and not (isinstance(pattern, exp.Literal) and pattern.this.startswith("^")):
-        raise TranspileError("regexp_replace without 'g' replaces the first match only; Spark replaces all")
+        raise TranspileError("regexp_replace without 'g' replaces the first match only; Spark and Trino replace all")
     if repl is not None and not isinstance(repl, exp.Literal):
         raise TranspileError("regexp_replace with a computed replacement")
     java = _java_replacement(repl.this if repl is not None else "")
@@ -493,18 +498,6 @@ def _trino(fragment: str) -> exp.Expr:
     return sqlglot.parse_one(fragment, read="trino")
 
 
-def _trino_first_last(node: exp.Expr) -> exp.Expr:
-    inner = node.this if isinstance(node, exp.Filter) else node
-    if not isinstance(inner, (exp.First, exp.Last)) or not isinstance(inner.this, exp.Order):
-        return node
-    if inner is node and isinstance(node.parent, exp.Filter):
-        return node
-    ordered: exp.Expr = exp.ArrayAgg(this=inner.this.copy())
-    if isinstance(node, exp.Filter):
-        ordered = exp.Filter(this=ordered, expression=node.expression.copy())
-    return _fn("element_at", ordered, exp.Literal.number(1 if isinstance(inner, exp.First) else -1))
-
-
 def _trino_distinct_list(node: exp.Expr) -> exp.Expr:
     """``list(DISTINCT x ORDER BY x)`` -> ``array_sort(array_agg(DISTINCT x))`` (Trino sorts NULLs last)."""
     inner = node.this if isinstance(node, exp.Filter) else node
@@ -529,13 +522,7 @@ def _trino_distinct_list(node: exp.Expr) -> exp.Expr:
 def _trino_functions(node: exp.Expr) -> exp.Expr:
     """Functions whose DuckDB meaning Trino spells differently."""
     if isinstance(node, exp.Mode):
-        arg = node.this
-        if isinstance(arg, exp.Order):
-            keys = arg.expressions
-            if len(keys) != 1 or keys[0].this != arg.this or keys[0].args.get("desc"):
-                raise TranspileError("mode(x ORDER BY y) other than ORDER BY x ascending")
-            arg = arg.this
-        x = arg.sql("trino")
+        x = _mode_argument(node).sql("trino")
         return _trino(
             f"element_at(array_sort(map_entries(histogram({x})), (l, r) -> CASE WHEN l[2] > r[2] THEN -1 "
             f"WHEN l[2] < r[2] THEN 1 WHEN l[1] < r[1] THEN -1 WHEN l[1] > r[1] THEN 1 ELSE 0 END), 1)[1]"
@@ -572,22 +559,6 @@ def _trino_functions(node: exp.Expr) -> exp.Expr:
     return node
 
 
-def _trino_regexp_replace(node: exp.Expr) -> exp.Expr:
-    """RE2 group references as Java's ``$N``; Trino's regexp_replace replaces every match, as DuckDB's 'g'."""
-    if not isinstance(node, exp.RegexpReplace):
-        return node
-    mods = node.args.get("modifiers")
-    pattern, repl = node.args.get("expression"), node.args.get("replacement")
-    if mods is not None and (not isinstance(mods, exp.Literal) or mods.this != "g"):
-        raise TranspileError(f"regexp_replace options {mods.sql('duckdb')} have no Trino rewrite (only 'g')")
-    if mods is None and not (isinstance(pattern, exp.Literal) and pattern.this.startswith("^")):
-        raise TranspileError("regexp_replace without 'g' replaces the first match only; Trino replaces all")
-    if repl is not None and not isinstance(repl, exp.Literal):
-        raise TranspileError("regexp_replace with a computed replacement")
-    java = _java_replacement(repl.this if repl is not None else "")
-    return _fn("regexp_replace", node.this.copy(), pattern.copy() if pattern else exp.Literal.string(""), exp.Literal.string(java))
-
-
 def _trino_struct(types: Mapping[str, str]) -> Callable[[exp.Expr], exp.Expr]:
     """``{'k': v}`` as a typed ROW: a column keeps its type from ``types`` (column -> SQL type), anything else is VARCHAR."""
 
@@ -612,6 +583,6 @@ _NO_TRINO = {"list_distinct_by", "struct_pack", "list_transform"}
 _REWRITES: dict[str, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
     "spark": (_no_cte_hints, _window_operand, _row_in, _functions, _first_last_ordered, _ordered_list, _slice, _list_slice, _mode, _time_bucket,
               _float_int_div, _timestamps, _regexp_replace, _list_length, _unsupported),
-    "trino": (_no_cte_hints, _row_in, _trino_first_last, _trino_distinct_list, _slice, _list_slice, _trino_functions,
-              _trino_regexp_replace),
+    "trino": (_no_cte_hints, _row_in, _first_last_ordered, _trino_distinct_list, _slice, _list_slice, _trino_functions,
+              _regexp_replace),
 }

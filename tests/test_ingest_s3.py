@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -36,22 +35,8 @@ BUCKET = "logs"
 pytestmark = pytest.mark.slow  # a SeaweedFS server and a fault proxy: minutes, not seconds (CI runs it)
 
 
-@pytest.fixture(scope="session")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    server = SeaweedS3(tmp_path_factory.mktemp("seaweed")).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
-@pytest.fixture
-def admin_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ADMIN_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", ADMIN_SECRET)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
 
 
 _prefix_seq = iter(range(10**6))
@@ -76,7 +61,7 @@ def rows(lake: Path, table: str = "vpc_flow") -> list[tuple[Any, ...]]:
     return sorted(con.execute(f"SELECT source_uri, source_line FROM {table}").fetchall())
 
 
-def test_pagination_rerun_and_changed_etag(seaweed: SeaweedS3, admin_env: None, tmp_path: Path) -> None:
+def test_pagination_rerun_and_changed_etag(seaweed: SeaweedS3, s3_admin_env: None, tmp_path: Path) -> None:
     client = seaweed.client()
     bucket, prefix = fresh_prefix(client)
     objects = {}
@@ -105,7 +90,7 @@ def test_pagination_rerun_and_changed_etag(seaweed: SeaweedS3, admin_env: None, 
     assert sum(1 for u, _ in got if u == f"s3://{bucket}/{key}") == 9
 
 
-def test_transient_faults_are_retried_and_counted(seaweed: SeaweedS3, admin_env: None, tmp_path: Path) -> None:
+def test_transient_faults_are_retried_and_counted(seaweed: SeaweedS3, s3_admin_env: None, tmp_path: Path) -> None:
     client = seaweed.client()
     bucket, prefix = fresh_prefix(client)
     keys = [flow_key(T0 + timedelta(minutes=i), i=i, prefix=prefix) for i in range(6)]
@@ -134,7 +119,7 @@ def test_transient_faults_are_retried_and_counted(seaweed: SeaweedS3, admin_env:
 
 
 def test_three_scheduled_runs_with_a_corrupt_object_fetch_it_once(
-    seaweed: SeaweedS3, admin_env: None, tmp_path: Path
+    seaweed: SeaweedS3, s3_admin_env: None, tmp_path: Path
 ) -> None:
     """Every 5 minutes new objects arrive; one object is corrupt: one GET for it, ever, and exit 1 only once."""
     from pipeline.batch import build_config, run_batch
@@ -171,7 +156,7 @@ def test_three_scheduled_runs_with_a_corrupt_object_fetch_it_once(
 
 
 def test_persistent_throttling_backs_off_across_runs(
-    seaweed: SeaweedS3, admin_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seaweed: SeaweedS3, s3_admin_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import pipeline.ingest as ingest_mod
 
@@ -197,7 +182,7 @@ def test_persistent_throttling_backs_off_across_runs(
     assert len(rows(lake)) == 10
 
 
-def test_access_denied_is_per_object(seaweed: SeaweedS3, admin_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_access_denied_is_per_object(seaweed: SeaweedS3, s3_admin_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     admin = seaweed.client()
     bucket, _ = fresh_prefix(admin)  # the reader identity may read logs/allowed/* only
     put_many(admin, bucket, {
@@ -218,7 +203,7 @@ def test_access_denied_is_per_object(seaweed: SeaweedS3, admin_env: None, tmp_pa
     assert len(rows(lake)) == 10 and len(rows(lake, "alb_access")) == 10
 
 
-def test_object_gone_between_list_and_get(seaweed: SeaweedS3, admin_env: None) -> None:
+def test_object_gone_between_list_and_get(seaweed: SeaweedS3, s3_admin_env: None) -> None:
     client = seaweed.client()
     bucket, prefix = fresh_prefix(client)
     key = flow_key(T0, prefix=prefix)
@@ -232,7 +217,7 @@ def test_object_gone_between_list_and_get(seaweed: SeaweedS3, admin_env: None) -
     assert out.status == "gone" and "gone" in (out.reason or "")
 
 
-def test_credentials_never_reach_logs_or_lake(seaweed: SeaweedS3, admin_env: None, tmp_path: Path) -> None:
+def test_credentials_never_reach_logs_or_lake(seaweed: SeaweedS3, s3_admin_env: None, tmp_path: Path) -> None:
     client = seaweed.client()
     bucket, prefix = fresh_prefix(client)
     client.put_object(Bucket=bucket, Key=flow_key(T0, prefix=prefix), Body=flow_log_bytes(5, T0))
@@ -253,7 +238,7 @@ def test_credentials_never_reach_logs_or_lake(seaweed: SeaweedS3, admin_env: Non
                 assert secret.encode() not in path.read_bytes(), path
 
 
-def test_moto_server_with_hive_layout(admin_env: None, tmp_path: Path) -> None:
+def test_moto_server_with_hive_layout(s3_admin_env: None, tmp_path: Path) -> None:
     server, endpoint = moto_server()
     try:
         client = make_client(profile=None, region="us-east-1", endpoint_url=endpoint)
@@ -274,7 +259,7 @@ def test_moto_server_with_hive_layout(admin_env: None, tmp_path: Path) -> None:
 
 
 def test_endpoint_from_standard_env_var_and_polars_reads_the_lake(
-    seaweed: SeaweedS3, admin_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seaweed: SeaweedS3, s3_admin_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import polars as pl
 

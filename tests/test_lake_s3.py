@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from fixtures.crash_source import build_source, content
-from fixtures.s3server import ADMIN_KEY, ADMIN_SECRET, T0, SeaweedS3, flow_key, flow_log_bytes, moto_server
+from fixtures.s3server import T0, SeaweedS3, flow_key, flow_log_bytes, moto_server
 
 from pipeline.db import open_lake
 from pipeline.detect import read_findings, read_lake_findings, run_detectors, write_lake_findings
@@ -32,7 +32,7 @@ from pipeline.ingest import ingest
 from pipeline.lake import lake_location, lake_lock, read_ledger
 from pipeline.lake.s3 import LOCK_KEY, S3Ledger, s3_lake_lock
 
-pytestmark = pytest.mark.slow  # SeaweedFS and moto servers, whole demo ingests (CI runs it)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("s3_admin_env")]  # SeaweedFS and moto servers, whole demo ingests (CI runs it)
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data-samples" / "demo"
@@ -40,14 +40,6 @@ LAKE_BUCKET = "lake"
 _seq = iter(range(10**6))
 
 
-@pytest.fixture(scope="module")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    server = SeaweedS3(tmp_path_factory.mktemp("seaweed-lake")).start()
-    try:
-        server.client().create_bucket(Bucket=LAKE_BUCKET)
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +51,6 @@ def moto() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture(autouse=True)
-def admin_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ADMIN_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", ADMIN_SECRET)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
 
 
 def ensure_bucket(client: Any, bucket: str) -> None:
@@ -130,6 +115,7 @@ def test_demo_on_s3_lake_equals_local_lake_and_rerun_writes_nothing(seaweed: Sea
 
 def test_s3_source_to_s3_lake_rerun_does_no_get_and_changed_etag_replaces(seaweed: SeaweedS3) -> None:
     client = seaweed.client()
+    ensure_bucket(client, LAKE_BUCKET)
     prefix = f"src{next(_seq)}/"  # sources in the lake's bucket: each SeaweedFS bucket costs volumes
     keys = [flow_key(T0 + timedelta(minutes=7 * i), i=i, prefix=prefix) for i in range(30)]
     for i, k in enumerate(keys):

@@ -47,10 +47,24 @@ def local_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return lake
 
 
+def test_task_slices_keep_the_listing_order_within_both_limits() -> None:
+    from types import SimpleNamespace
+
+    from pipeline.spark.ingest import task_slices
+
+    sizes = [5, 5, 5, 30, 1, 1, 1, 1, 1, 12, 0]
+    items = [(0, SimpleNamespace(size=n), i) for i, n in enumerate(sizes)]
+    slices = task_slices(items, 4, 10)
+    assert [item for s in slices for item in s] == items  # nothing lost, nothing reordered
+    assert [[i for _, _, i in s] for s in slices] == [[0, 1], [2], [3], [4, 5, 6, 7], [8], [9], [10]]
+    assert task_slices([], 4, 10) == []
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("kill", [False, True], ids=["clean", "task-killed"])
+@pytest.mark.parametrize(("kill", "limits"), [(False, {"objects_per_task": 3}), (True, {"objects_per_task": 3}),
+                                             (False, {"bytes_per_task": 20_000})], ids=["clean", "task-killed", "byte-sized"])  # fmt: skip
 def test_spark_ingest_equals_local(
-    kill: bool, spark: Any, local_lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kill: bool, limits: dict[str, int], spark: Any, local_lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pipeline.spark.ingest import KILL_FIRST_ATTEMPT_ENV, spark_ingest
 
@@ -58,12 +72,12 @@ def test_spark_ingest_equals_local(
         monkeypatch.setenv(KILL_FIRST_ATTEMPT_ENV, "1")
     lake = tmp_path / "lake"
     # a few objects per task, so the listing spans several tasks (and the killed one has more after it)
-    summary = spark_ingest([str(SOURCE)], lake, master="local[2]", objects_per_task=3)
+    summary = spark_ingest([str(SOURCE)], lake, master="local[2]", **limits)
     assert summary.ok and summary.rows > 0
     assert _files(lake) == _files(local_lake)
     assert _contents(lake) == _contents(local_lake)
     assert _objects(lake) == _objects(local_lake)
 
-    again = spark_ingest([str(SOURCE)], lake, master="local[2]", objects_per_task=3)
+    again = spark_ingest([str(SOURCE)], lake, master="local[2]", **limits)
     assert again.rows == 0 and again.objects_unchanged == summary.objects_done + summary.objects_empty
     assert _contents(lake) == _contents(local_lake)

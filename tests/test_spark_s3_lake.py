@@ -10,12 +10,11 @@ connector must be a one-line error that says what to do.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.s3server import ADMIN_KEY, ADMIN_SECRET, SeaweedS3
+from fixtures.s3server import SeaweedS3
 
 from pipeline.db import open_lake
 from pipeline.detect import run_detectors
@@ -24,29 +23,14 @@ from pipeline.ingest import ingest
 from pipeline.lake import lake_location
 from pipeline.topology.model import Topology
 
-pytestmark = pytest.mark.slow  # SeaweedFS and a Spark session
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("s3_admin_env")]  # SeaweedFS and a Spark session
 
 DATASET = Path(__file__).resolve().parents[1] / "data-samples" / "scenarios" / "nacl_deny_destination"
 BUCKET = "sparklake"
 
 
-@pytest.fixture(scope="module")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    server = SeaweedS3(tmp_path_factory.mktemp("seaweed-spark")).start()
-    try:
-        server.client().create_bucket(Bucket=BUCKET)
-        yield server
-    finally:
-        server.stop()
 
 
-@pytest.fixture(autouse=True)
-def admin_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ADMIN_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", ADMIN_SECRET)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
 
 
 def sync_down(client: Any, bucket: str, prefix: str, dest: Path) -> int:
@@ -66,6 +50,7 @@ def sync_down(client: Any, bucket: str, prefix: str, dest: Path) -> int:
 def test_spark_detect_reads_the_committed_files_of_an_s3_lake(seaweed: SeaweedS3, spark: Any, tmp_path: Path) -> None:
     from pipeline.spark.connection import SparkConnection
 
+    seaweed.client().create_bucket(Bucket=BUCKET)
     loc = lake_location(f"s3://{BUCKET}/lake/", endpoint_url=seaweed.endpoint)
     summary = ingest([str(DATASET)], loc, workers=2)
     assert summary.ok and summary.rows > 0

@@ -1,5 +1,5 @@
-"""Spark detect over a lake on S3 (SeaweedFS on 127.0.0.1): the driver reads the S3 ledger,
-the executors read exactly the committed files at ``--spark-lake-url``.
+"""Spark ingest into, and Spark detect over, a lake on S3 (SeaweedFS on 127.0.0.1): the driver
+commits to and reads the S3 ledger, the executors read exactly the committed files at ``--spark-lake-url``.
 
 pyspark from PyPI has no S3 connector (hadoop-aws comes from Maven, which this machine does not
 reach), so the executors read a copy of the bucket's data files (what ``aws s3 sync`` makes),
@@ -47,13 +47,16 @@ def sync_down(client: Any, bucket: str, prefix: str, dest: Path) -> int:
     return n
 
 
-def test_spark_detect_reads_the_committed_files_of_an_s3_lake(seaweed: SeaweedS3, spark: Any, tmp_path: Path) -> None:
+def test_spark_ingest_and_detect_on_an_s3_lake(seaweed: SeaweedS3, spark: Any, tmp_path: Path) -> None:
     from pipeline.spark.connection import SparkConnection
+    from pipeline.spark.ingest import spark_ingest
 
     seaweed.client().create_bucket(Bucket=BUCKET)
     loc = lake_location(f"s3://{BUCKET}/lake/", endpoint_url=seaweed.endpoint)
-    summary = ingest([str(DATASET)], loc, workers=2)
+    summary = spark_ingest([str(DATASET)], loc, master="local[2]")  # executors parse, the driver commits to S3
     assert summary.ok and summary.rows > 0
+    local = tmp_path / "local-lake"
+    assert ingest([str(DATASET)], local, workers=2).rows == summary.rows
     topology = Topology.load(DATASET / "topology.json")
     con = open_lake(loc, threads=2)
     try:
@@ -62,6 +65,11 @@ def test_spark_detect_reads_the_committed_files_of_an_s3_lake(seaweed: SeaweedS3
     finally:
         con.close()
     assert duck.findings, "the scenario's incident must be found on DuckDB for the comparison to prove anything"
+    con = open_lake(local, threads=2)
+    try:
+        assert sorted(f.id for f in run_detectors(con, topology=topology).findings) == sorted(f.id for f in duck.findings)
+    finally:
+        con.close()
 
     mirror = tmp_path / "mirror"
     assert sync_down(seaweed.client(), BUCKET, "lake/", mirror) > 1

@@ -152,16 +152,23 @@ per_window AS (
         count_if(no_reverse) AS no_reverse,
         count_if(no_answer_data) AS no_answer_data,
         count_if(no_reverse OR no_answer_data) AS failed,
-        count_if(flagless AND no_reverse) AS flagless_failed,
-        count(DISTINCT client) FILTER (WHERE no_reverse OR no_answer_data) AS clients
+        count_if(flagless AND no_reverse) AS flagless_failed
     FROM judged
     GROUP BY server, server_port, w
 ),
+failed_clients AS (  -- distinct clients of the failed attempts, apart: only those rows enter the
+                     -- DISTINCT (as a FILTERed DISTINCT in per_window it cost twice per_window itself)
+    SELECT server, server_port, w, count(DISTINCT client) AS clients
+    FROM judged
+    WHERE no_reverse OR no_answer_data
+    GROUP BY server, server_port, w
+),
 ep_windows AS (  -- windows where most attempts fail are loud; the baseline counts attempts and failures
-    SELECT server || ' ' || server_port AS k, w,
-           failed >= $min_failed AND clients >= $min_clients AND failed >= $min_failed_share * attempts AS loud,
-           attempts AS base_a, failed AS base_b
-    FROM per_window
+    SELECT p.server || ' ' || p.server_port AS k, p.w,
+           p.failed >= $min_failed AND coalesce(c.clients, 0) >= $min_clients AND p.failed >= $min_failed_share * p.attempts AS loud,
+           p.attempts AS base_a, p.failed AS base_b
+    FROM per_window AS p
+    LEFT JOIN failed_clients AS c ON c.server = p.server AND c.server_port = p.server_port AND c.w = p.w
 ),
 -- @block episodes
 scored AS (

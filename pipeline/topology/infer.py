@@ -169,19 +169,37 @@ def _interface_stats(con: duckdb.DuckDBPyConnection, cols: set[str], has_alb: bo
               FROM attrs_g GROUP BY interface_id) AS g
         LEFT JOIN (SELECT interface_id, {_ATTR_PICKS} FROM attr_votes GROUP BY interface_id) AS v USING (interface_id)
     ),
-    evidence AS (
+    evidence_sums AS (
         SELECT p.interface_id,
                sum(p.relayed) AS relayed,
-               count(DISTINCT p.srcaddr) FILTER (WHERE p.relayed_to IS NOT NULL
-                   AND regexp_matches(p.srcaddr, '{_PRIVATE_RE}')
-                   AND NOT regexp_matches(p.relayed_to, '{_PRIVATE_RE}')) AS relayed_private_sources,
-               count(DISTINCT p.dstaddr) FILTER (WHERE p.srcaddr = own.private_ip AND p.to_alb_target > 0) AS alb_targets,
                -- Interface endpoints answer HTTPS from inside the VPC and never start a connection.
                sum(CASE WHEN p.srcaddr = own.private_ip AND regexp_matches(p.dstaddr, '{_PRIVATE_RE}') THEN p.from_443
                         WHEN p.dstaddr = own.private_ip AND regexp_matches(p.srcaddr, '{_PRIVATE_RE}') THEN p.to_443
                         ELSE 0 END) = sum(p.n) AS serves_https_only
         FROM pairs p JOIN own USING (interface_id)
         GROUP BY p.interface_id
+    ),
+    -- The two distinct counts each aggregate only the few pairs they count: as FILTERed
+    -- DISTINCT aggregates above, every pair went through their distinct hash tables.
+    relayed_private AS (
+        SELECT interface_id, count(DISTINCT srcaddr) AS relayed_private_sources
+        FROM pairs
+        WHERE relayed_to IS NOT NULL AND regexp_matches(srcaddr, '{_PRIVATE_RE}')
+          AND NOT regexp_matches(relayed_to, '{_PRIVATE_RE}')
+        GROUP BY interface_id
+    ),
+    alb_target_peers AS (
+        SELECT p.interface_id, count(DISTINCT p.dstaddr) AS alb_targets
+        FROM pairs p JOIN own USING (interface_id)
+        WHERE p.srcaddr = own.private_ip AND p.to_alb_target > 0
+        GROUP BY p.interface_id
+    ),
+    evidence AS (
+        SELECT e.interface_id, e.relayed, coalesce(r.relayed_private_sources, 0) AS relayed_private_sources,
+               coalesce(a.alb_targets, 0) AS alb_targets, e.serves_https_only
+        FROM evidence_sums e
+        LEFT JOIN relayed_private r USING (interface_id)
+        LEFT JOIN alb_target_peers a USING (interface_id)
     ),
     node_ips AS ({nodes})
     SELECT attrs.*, evidence.* EXCLUDE (interface_id), own.private_ip, own.own_hits,

@@ -104,10 +104,13 @@ def parse_alb(
 
 def parse_alb_detailed(
     data: bytes, *, source_uri: str, node_ip: str | None = None, load_balancer: str | None = None,
-    fast: bool = True, uri_column: bool = True,
+    fast: bool = True, uri_column: bool = True, n_lines: int | None = None,
 ) -> tuple[ParsedObject, pl.Series]:  # fmt: skip
-    """The parsed object and, per row, how many of the 33 known fields its line carried."""
-    tok = tokenize_object(data, LAYOUT, fast=fast)
+    """The parsed object and, per row, how many of the 33 known fields its line carried.
+
+    ``n_lines``: ``count_lines(data)`` when the caller has counted already.
+    """
+    tok = tokenize_object(data, LAYOUT, fast=fast, n_lines=n_lines)
     frame = tok.frame
     pcols = [LAYOUT.column(i) for i in range(LAYOUT.width)]
     checks = _other_format_checks()
@@ -183,7 +186,7 @@ def parse_alb_many(objects: list[tuple[bytes, str, str | None, str | None]], *, 
     for n in counts:
         offsets.append(offsets[-1] + n)
     joined = b"".join(d if d.endswith(b"\n") else d + b"\n" for d, *_ in objects)
-    parsed, _ = parse_alb_detailed(joined, source_uri="", uri_column=False)
+    parsed, _ = parse_alb_detailed(joined, source_uri="", uri_column=False, n_lines=offsets[-1])
     table = parsed.data
     # rows and rejects are in line order: cut both where the next object's lines start
     line_values = table.column("source_line").to_numpy()

@@ -220,7 +220,8 @@ def _drop_null_columns(data: pa.Table) -> pa.Table:
     Flow-log tables carry ~90 columns of which a v2 log fills 14; an all-null string
     column still costs 4 bytes a row, about half the table's memory. ``source_uri`` is
     the object's URI on every row (~200 bytes a row on a local path: half of what is
-    left); the writer puts it back from the ledger entry, row group by row group.
+    left): the text parsers leave it out (``uri_column=False``), Parquet flow logs drop
+    it here; the writer puts it back from the ledger entry, row group by row group.
     """
     n = data.num_rows
     keep = [
@@ -304,7 +305,9 @@ def _fetch_and_parse_group(items: list[Candidate], max_size: int) -> list[_Outco
             together = [(o, t) for o, t in texts if groupable(t)]
             if len(together) > 1:
                 try:
-                    parsed = parse_alb_many([(t, o.ref.uri, o.info.node_ip, o.info.load_balancer) for o, t in together])
+                    parsed = parse_alb_many(
+                        [(t, o.ref.uri, o.info.node_ip, o.info.load_balancer) for o, t in together], uri_column=False
+                    )
                 except Exception:  # noqa: BLE001 - parse them one by one below, which reports per object
                     log.debug("grouped ALB parse failed; parsing one by one", exc_info=True)
                 else:
@@ -408,10 +411,11 @@ def _parse(out: _Outcome, data: bytes, ref: ObjectRef, info: KeyInfo, max_size: 
 
 
 def _parse_text(out: _Outcome, text: bytes) -> None:
-    from .formats import parse_bytes
+    from .formats import parse_bytes_for_lake
 
     info = out.info
-    _take_parsed(out, parse_bytes(text, info.table, source_uri=out.ref.uri, node_ip=info.node_ip, load_balancer=info.load_balancer))
+    parsed = parse_bytes_for_lake(text, info.table, source_uri=out.ref.uri, node_ip=info.node_ip, load_balancer=info.load_balancer)
+    _take_parsed(out, parsed)
 
 
 def _take_parsed(out: _Outcome, parsed: ParsedObject) -> None:

@@ -185,8 +185,29 @@ def test_fuzz_alb_grouped_parse_equals_one_by_one(seed: int) -> None:
         group = [(d, f"s3://b/k{i}", rnd.choice([f"10.0.0.{i}", None]), rnd.choice(["app.x.1", None])) for i, d in enumerate(objects) if groupable(d)]
         if len(group) < 2:
             continue
-        for (d, uri, node, lb), got in zip(group, parse_alb_many(group), strict=True):
+        uri_less = parse_alb_many(group, uri_column=False)  # as ingest calls it
+        for (d, uri, node, lb), got, lean in zip(group, parse_alb_many(group), uri_less, strict=True):
             want = parse_alb(d, source_uri=uri, node_ip=node, load_balancer=lb)
             assert got.data.equals(want.data), d
+            assert lean.data.equals(want.data.drop_columns(["source_uri"])) and lean.rejects == want.rejects, d
             assert got.rejects == want.rejects, d
             assert (got.lines_read, got.header_lines, got.extra_field_lines) == (want.lines_read, want.header_lines, want.extra_field_lines), d
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_fuzz_parse_for_lake_is_parse_bytes_without_source_uri(seed: int) -> None:
+    """Ingest's ``parse_bytes_for_lake`` leaves out ``source_uri`` and changes nothing else."""
+    from pipeline.formats import parse_bytes, parse_bytes_for_lake
+
+    rnd = random.Random(7000 + seed)
+    makers = {"alb_access": _alb_line, "alb_connection": _conn_line, "vpc_flow": _flow_line}
+    for _ in range(_ROUNDS // 4):
+        table = rnd.choice(sorted(makers))
+        data = _object(rnd, makers[table], " ".join(FLOW_DEFAULT_HEADER) if table == "vpc_flow" else None)
+        try:
+            want = parse_bytes(data, table, source_uri="s3://b/k", node_ip="10.0.0.1")  # type: ignore[arg-type]
+        except FormatError:
+            continue
+        got = parse_bytes_for_lake(data, table, source_uri="s3://b/k", node_ip="10.0.0.1")  # type: ignore[arg-type]
+        assert got.data.equals(want.data.drop_columns(["source_uri"])), data
+        assert (got.rejects, got.lines_read, got.header_lines) == (want.rejects, want.lines_read, want.header_lines), data

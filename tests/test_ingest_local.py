@@ -95,6 +95,32 @@ def test_small_objects_are_batched_into_few_files(tmp_path: Path) -> None:
     assert len(list((lake / "vpc_flow").rglob("*.parquet"))) == 1
 
 
+def test_lake_files_read_back_as_the_table_schema_with_each_rows_own_source_uri(tmp_path: Path) -> None:
+    """Batch files are written with ``source_uri`` dictionary-encoded and no stored Arrow schema;
+    every reader must still see exactly ``TABLES[table]`` and each row's own object."""
+    import duckdb
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    from pipeline.schema import TABLES
+
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    make_source(src, n_objects=4, rows=40)
+    ingest([str(src)], lake, workers=2)
+    for table in ("vpc_flow", "alb_access"):
+        files = sorted((lake / table).rglob("*.parquet"))
+        assert files and all(len(pq.ParquetFile(f).metadata.row_group(0).to_dict()["columns"]) == len(TABLES[table]) for f in files)
+        for f in files:
+            assert pq.read_schema(f).equals(TABLES[table])
+            on_disk = pq.read_table(f)
+            with_schema = pl.read_parquet(f).to_arrow()
+            assert on_disk.schema.equals(TABLES[table]) and with_schema.num_rows == on_disk.num_rows
+            described = duckdb.sql(f"DESCRIBE SELECT source_uri, start_time FROM '{f}'" if table == "vpc_flow" else f"DESCRIBE SELECT source_uri, event_time FROM '{f}'").fetchall()
+            assert [r[1] for r in described] == ["VARCHAR", "TIMESTAMP WITH TIME ZONE"]
+        per_uri = {u: n for u, n in open_lake(lake, threads=1).sql(f"SELECT source_uri, count(*) FROM {table} GROUP BY 1").fetchall()}
+        assert per_uri == {u: (40 if table == "vpc_flow" else 20) for u in per_uri} and len(per_uri) == 4
+
+
 def test_late_object_lands_in_its_event_time_partition(tmp_path: Path) -> None:
     src, lake = tmp_path / "src", tmp_path / "lake"
     delivered = T0 + timedelta(days=1, hours=3)  # folder and name say next day

@@ -52,10 +52,30 @@ def parse_bytes(
     ``node_ip`` / ``load_balancer`` (ALB only): taken from the object name by the caller.
     Raises ``FormatError`` (``UnknownHeaderError``) when the whole object is unreadable.
     """
+    return _parse(data, table, source_uri, header, node_ip, load_balancer, uri_column=True)
+
+
+def parse_bytes_for_lake(
+    data: bytes, table: TableName, *, source_uri: str, node_ip: str | None = None, load_balancer: str | None = None
+) -> ParsedObject:
+    """``parse_bytes`` for ingest: ``data`` without its ``source_uri`` column.
+
+    That column is the one URI on every row (~200 bytes a row); the lake writer adds it
+    dictionary-encoded, row group by row group, so building it here was wasted work.
+    """
+    return _parse(data, table, source_uri, None, node_ip, load_balancer, uri_column=False)
+
+
+def _parse(  # parse_bytes' arguments, positionally
+    data: bytes, table: TableName, source_uri: str, header: str | Sequence[str] | None, node_ip: str | None,
+    load_balancer: str | None, *, uri_column: bool,
+) -> ParsedObject:  # fmt: skip
     if table == "vpc_flow":
-        return parse_vpcflow(data, source_uri=source_uri, header=header)
+        return parse_vpcflow(data, source_uri=source_uri, header=header, uri_column=uri_column)
     if table == "alb_access":
-        return parse_alb(data, source_uri=source_uri, node_ip=node_ip, load_balancer=load_balancer)
+        return parse_alb(data, source_uri=source_uri, node_ip=node_ip, load_balancer=load_balancer, uri_column=uri_column)
     if table == "alb_connection":
-        return parse_alb_connection(data, source_uri=source_uri, node_ip=node_ip, load_balancer=load_balancer)
+        return parse_alb_connection(
+            data, source_uri=source_uri, node_ip=node_ip, load_balancer=load_balancer, uri_column=uri_column
+        )
     raise UsageError(f"unknown table {table!r}; expected one of vpc_flow, alb_access, alb_connection")

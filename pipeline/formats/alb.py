@@ -95,16 +95,22 @@ def _other_format_checks() -> list[tuple[pl.Expr, pl.Expr]]:
     ]
 
 
-def parse_alb(data: bytes, *, source_uri: str, node_ip: str | None = None, load_balancer: str | None = None) -> ParsedObject:
-    """Parse one decompressed ALB access-log object."""
-    return parse_alb_detailed(data, source_uri=source_uri, node_ip=node_ip, load_balancer=load_balancer)[0]
+def parse_alb(
+    data: bytes, *, source_uri: str, node_ip: str | None = None, load_balancer: str | None = None, uri_column: bool = True
+) -> ParsedObject:
+    """Parse one decompressed ALB access-log object; ``uri_column``: see ``parse_bytes``."""
+    return parse_alb_detailed(data, source_uri=source_uri, node_ip=node_ip, load_balancer=load_balancer, uri_column=uri_column)[0]
 
 
 def parse_alb_detailed(
-    data: bytes, *, source_uri: str, node_ip: str | None = None, load_balancer: str | None = None, fast: bool = True
-) -> tuple[ParsedObject, pl.Series]:
-    """The parsed object and, per row, how many of the 33 known fields its line carried."""
-    tok = tokenize_object(data, LAYOUT, fast=fast)
+    data: bytes, *, source_uri: str, node_ip: str | None = None, load_balancer: str | None = None,
+    fast: bool = True, uri_column: bool = True, n_lines: int | None = None,
+) -> tuple[ParsedObject, pl.Series]:  # fmt: skip
+    """The parsed object and, per row, how many of the 33 known fields its line carried.
+
+    ``n_lines``: ``count_lines(data)`` when the caller has counted already.
+    """
+    tok = tokenize_object(data, LAYOUT, fast=fast, n_lines=n_lines)
     frame = tok.frame
     pcols = [LAYOUT.column(i) for i in range(LAYOUT.width)]
     checks = _other_format_checks()
@@ -147,7 +153,7 @@ def parse_alb_detailed(
     )
     parsed = ParsedObject(
         table="alb_access",
-        data=to_schema_table(good, ALB_ACCESS_SCHEMA, source_uri=source_uri),
+        data=to_schema_table(good, ALB_ACCESS_SCHEMA, source_uri=source_uri, uri_column=uri_column),
         rejects=rejects,
         lines_read=tok.lines_read,
         header_lines=0,
@@ -166,21 +172,21 @@ def groupable(data: bytes) -> bool:
     return bool(data) and not data.startswith(b"\xef\xbb\xbf") and b"\r" not in data
 
 
-def parse_alb_many(objects: list[tuple[bytes, str, str | None, str | None]]) -> list[ParsedObject]:
+def parse_alb_many(objects: list[tuple[bytes, str, str | None, str | None]], *, uri_column: bool = True) -> list[ParsedObject]:
     """Several small ALB objects ``(data, source_uri, node_ip, load_balancer)`` in one parse; one result each.
 
     Every check, split and type of a line depends on that line alone, so parsing the
     objects' lines together and cutting the rows and rejects back apart by line number
     gives each object exactly what ``parse_alb`` gives it, at a fraction of the fixed cost
     per call (polars runs ~100 small operations per parse). Each object must be
-    ``groupable``.
+    ``groupable``. ``uri_column``: see ``parse_bytes``.
     """
     counts = [count_lines(d) for d, *_ in objects]
     offsets = [0]
     for n in counts:
         offsets.append(offsets[-1] + n)
     joined = b"".join(d if d.endswith(b"\n") else d + b"\n" for d, *_ in objects)
-    parsed, _ = parse_alb_detailed(joined, source_uri="")
+    parsed, _ = parse_alb_detailed(joined, source_uri="", uri_column=False, n_lines=offsets[-1])
     table = parsed.data
     # rows and rejects are in line order: cut both where the next object's lines start
     line_values = table.column("source_line").to_numpy()
@@ -196,13 +202,15 @@ def parse_alb_many(objects: list[tuple[bytes, str, str | None, str | None]]) -> 
         n = part.num_rows
         cols = {
             "source_line": pc.subtract(part.column("source_line"), pa.scalar(offsets[i], pa.int64())),
-            "source_uri": pa.repeat(pa.scalar(uri, pa.string()), n),
             "node_ip": pa.repeat(pa.scalar(node_ip, pa.string()), n),
             "load_balancer": pa.repeat(pa.scalar(lb, pa.string()), n),
         }
         for name, values in cols.items():
             i_col = names.index(name)
             part = part.set_column(i_col, table.schema.field(i_col), values)
+        if uri_column:
+            at = ALB_ACCESS_SCHEMA.get_field_index("source_uri")
+            part = part.add_column(at, ALB_ACCESS_SCHEMA.field(at), pa.repeat(pa.scalar(uri, pa.string()), n))
         rejects = [
             make_reject(r.line - offsets[i], r.reason, r.raw) for r in parsed.rejects[r_starts[i] : r_ends[i]]
         ]  # fmt: skip

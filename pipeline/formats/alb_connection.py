@@ -32,15 +32,18 @@ _NUMERIC = [f for f in CONNECTION_FIELDS if f.kind != "str"]
 
 
 def parse_alb_connection(
-    data: bytes, *, source_uri: str, node_ip: str | None = None, load_balancer: str | None = None
+    data: bytes, *, source_uri: str, node_ip: str | None = None, load_balancer: str | None = None, uri_column: bool = True
 ) -> ParsedObject:
-    """Parse one decompressed ALB connection-log object."""
-    return parse_alb_connection_detailed(data, source_uri=source_uri, node_ip=node_ip, load_balancer=load_balancer)[0]
+    """Parse one decompressed ALB connection-log object; ``uri_column``: see ``parse_bytes``."""
+    return parse_alb_connection_detailed(
+        data, source_uri=source_uri, node_ip=node_ip, load_balancer=load_balancer, uri_column=uri_column
+    )[0]
 
 
 def parse_alb_connection_detailed(
-    data: bytes, *, source_uri: str, node_ip: str | None = None, load_balancer: str | None = None, fast: bool = True
-) -> tuple[ParsedObject, pl.Series]:
+    data: bytes, *, source_uri: str, node_ip: str | None = None, load_balancer: str | None = None,
+    fast: bool = True, uri_column: bool = True,
+) -> tuple[ParsedObject, pl.Series]:  # fmt: skip
     tok = tokenize_object(data, LAYOUT, fast=fast)
     pcols = [LAYOUT.column(i) for i in range(LAYOUT.width)]
     frame = (
@@ -74,7 +77,7 @@ def parse_alb_connection_detailed(
     )
     parsed = ParsedObject(
         table="alb_connection",
-        data=to_schema_table(good, ALB_CONNECTION_SCHEMA, source_uri=source_uri),
+        data=to_schema_table(good, ALB_CONNECTION_SCHEMA, source_uri=source_uri, uri_column=uri_column),
         rejects=rejects,
         lines_read=tok.lines_read,
         extra_field_lines=count_extra(good),

@@ -212,12 +212,13 @@ def _csv_rows(data: bytes, layout: Layout) -> pl.DataFrame | None:
     return frame
 
 
-def tokenize_object(data: bytes, layout: Layout, *, fast: bool = True) -> Tokenized:
+def tokenize_object(data: bytes, layout: Layout, *, fast: bool = True, n_lines: int | None = None) -> Tokenized:
     """Split every line of a decompressed object into position strings (or a reject).
 
     ``fast=False`` forces the careful tokenizer on every line (tests compare the two).
+    ``n_lines``: ``count_lines(data)`` when the caller has counted already.
     """
-    lines_read = count_lines(data)
+    lines_read = count_lines(data) if n_lines is None else n_lines
     width = layout.width
     if lines_read == 0:
         return Tokenized(frame=_careful_rows([], layout)[0], lines_read=0, raw_lines=[])

@@ -53,19 +53,22 @@ class FlowParse:
     names: tuple[str, ...]
 
 
-def parse_vpcflow(data: bytes, *, source_uri: str, header: str | Sequence[str] | None = None) -> ParsedObject:
-    """Parse one decompressed flow-log object (see module docstring)."""
-    return parse_vpcflow_detailed(data, source_uri=source_uri, header=header).parsed
+def parse_vpcflow(
+    data: bytes, *, source_uri: str, header: str | Sequence[str] | None = None, uri_column: bool = True
+) -> ParsedObject:
+    """Parse one decompressed flow-log object (see module docstring); ``uri_column``: see ``parse_bytes``."""
+    return parse_vpcflow_detailed(data, source_uri=source_uri, header=header, uri_column=uri_column).parsed
 
 
 def parse_vpcflow_detailed(
-    data: bytes, *, source_uri: str, header: str | Sequence[str] | None = None, fast: bool = True
+    data: bytes, *, source_uri: str, header: str | Sequence[str] | None = None, fast: bool = True, uri_column: bool = True
 ) -> FlowParse:
     """Like ``parse_vpcflow``, plus the header; ``fast=False`` forces the careful path (tests)."""
     lines_read = count_lines(data)
     if lines_read == 0:
         names = parse_header(header, source_uri=source_uri) if header is not None else ()
-        return FlowParse(ParsedObject("vpc_flow", VPC_FLOW_SCHEMA.empty_table()), names)
+        empty = VPC_FLOW_SCHEMA.empty_table()
+        return FlowParse(ParsedObject("vpc_flow", empty if uri_column else empty.drop_columns(["source_uri"])), names)
     first, rest = first_line(data)
     if looks_like_header(first):
         names = parse_header(first, source_uri=source_uri, line=1, allow_unknown=True)
@@ -90,13 +93,13 @@ def parse_vpcflow_detailed(
     if got is not None:
         good, skipped, rejects = got
         header_lines += skipped
-        table = _finish(good, columns, source_uri)
+        table = _finish(good, columns, source_uri, uri_column=uri_column)
     else:
         log.debug("%s: line-by-line path", source_uri)
         body = data[rest:] if header_lines else data
         frame, skipped, rejects, raw_lines = _line_frame(body, columns, header_text, first_no)
         header_lines += skipped
-        table, type_rejects = _type_frame(frame, names, columns, source_uri)
+        table, type_rejects = _type_frame(frame, names, columns, source_uri, uri_column=uri_column)
         if type_rejects:
             rejects.extend(make_reject(no, reason, str(raw_lines[no - first_no])) for no, reason in type_rejects)
             rejects.sort(key=lambda r: r.line)
@@ -345,16 +348,16 @@ def _careful_frame(
 
 
 def _type_frame(
-    frame: pl.DataFrame, names: tuple[str, ...], columns: list[str], source_uri: str
+    frame: pl.DataFrame, names: tuple[str, ...], columns: list[str], source_uri: str, *, uri_column: bool = True
 ) -> tuple[pa.Table, list[tuple[int, str]]]:
     """Typed rows in the lake schema, and (line, reason) for rows that do not type."""
     fields = [_field(n) for n in names]
     strings = [f.column for f in fields if f.kind == "str"]
     good, rejects = type_rows(frame, numeric_fields(fields, columns), strings=strings)
-    return _finish(good, columns, source_uri), rejects
+    return _finish(good, columns, source_uri, uri_column=uri_column), rejects
 
 
-def _finish(good: pl.DataFrame, columns: list[str], source_uri: str) -> pa.Table:
+def _finish(good: pl.DataFrame, columns: list[str], source_uri: str, *, uri_column: bool = True) -> pa.Table:
     """Typed rows (``-`` already null) plus derived times, in the lake schema."""
     derived = []
     for src, dst in (("start", "start_time"), ("end", "end_time")):
@@ -370,4 +373,4 @@ def _finish(good: pl.DataFrame, columns: list[str], source_uri: str) -> pa.Table
         derived.append(pl.struct([pl.col(c).alias(c.removeprefix(_EXTRA)) for c in extra]).struct.json_encode().alias("extra_fields"))
     if derived:
         good = good.with_columns(derived)
-    return to_schema_table(good, VPC_FLOW_SCHEMA, source_uri=source_uri)
+    return to_schema_table(good, VPC_FLOW_SCHEMA, source_uri=source_uri, uri_column=uri_column)

@@ -32,12 +32,15 @@ import re
 import shutil
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -388,6 +391,29 @@ BUFFER_BYTES = 128 << 20
 ROW_GROUP_ROWS = 1 << 20  # and at most this many rows per row group
 
 
+#: ``source_uri`` as the open batch files take it: a dictionary of the row group's object URIs
+#: and one index a row. The Parquet column is the same (dictionary-encoded UTF8, required);
+#: the writer no longer builds and hashes a ~200-byte string per row (flow-only bucket:
+#: 10M of them). The files keep no Arrow schema of their own (``store_schema=False``), so
+#: every reader takes the column types from the Parquet schema: exactly ``TABLES[table]``
+#: (pyarrow, polars and DuckDB alike; tested).
+_URI_FIELD = pa.field("source_uri", pa.dictionary(pa.int32(), pa.string()), nullable=False)
+
+
+def _file_schema(table_name: str) -> pa.Schema:
+    schema = TABLES[table_name]
+    return schema.set(schema.get_field_index("source_uri"), _URI_FIELD)
+
+
+def _uri_column(runs: list[tuple[str, int]]) -> pa.DictionaryArray:
+    """``source_uri`` for consecutive runs of rows (uri, rows), dictionary-encoded."""
+    index: dict[str, int] = {}
+    for uri, _ in runs:
+        index.setdefault(uri, len(index))
+    indices = np.repeat(np.asarray([index[u] for u, _ in runs], dtype=np.int32), [n for _, n in runs])
+    return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(list(index), pa.string()))
+
+
 @dataclass
 class _OpenFile:
     """One table partition of an open batch: a staged Parquet file being written row group by row group."""
@@ -402,6 +428,27 @@ class _OpenFile:
     buffered_rows: int = 0
     rows: int = 0
     per_uri: dict[str, int] = field(default_factory=dict)
+    last_write: Future[None] | None = None  # this file's latest row group handed to the encoders
+
+
+#: Row groups are encoded on this many threads (pyarrow releases the GIL while it encodes),
+#: so the stage thread splits and buffers the next objects meanwhile and a batch's last
+#: row groups (one per partition) are written side by side; a file's own row groups are
+#: written in order.
+ENCODE_THREADS = 2
+#: Row groups handed to the encoders and not yet written, at most (memory: each holds up
+#: to ``ROW_GROUP_BYTES`` of rows besides the buffers).
+_ENCODE_QUEUE = 2
+
+
+def _encode(f: _OpenFile, pieces: list[tuple[str, pa.Table]], before: Future[None] | None) -> None:
+    """Write one row group of ``f`` (on an encoder thread), after its row groups handed over ``before``."""
+    if before is not None:
+        before.result()
+    tables = [piece for _, piece in pieces]
+    data = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+    data = data.append_column(_URI_FIELD, _uri_column([(uri, piece.num_rows) for uri, piece in pieces]))
+    f.writer.write_table(LakeWriter._conform(data, _file_schema(f.table_name)), row_group_size=ROW_GROUP_ROWS)
 
 
 class OpenBatch:
@@ -423,6 +470,8 @@ class OpenBatch:
         self.rejects: list[pa.Table] = []
         self.buffered_bytes = 0
         self.closed = False
+        self._encoders: ThreadPoolExecutor | None = None
+        self._encoding: deque[Future[None]] = deque()  # row groups handed over, oldest first
 
     def add(self, member: BatchMember) -> None:
         """Stage one object's rows and rejects; its tables are released afterwards."""
@@ -471,25 +520,44 @@ class OpenBatch:
         w = self.writer
         w.tmp.mkdir(parents=True, exist_ok=True)
         tmp_path = w._tmp_path()
-        schema = TABLES[table_name]
+        schema = _file_schema(table_name)
         pw = pq.ParquetWriter(
             tmp_path, schema, compression=PARQUET_COMPRESSION, compression_level=PARQUET_COMPRESSION_LEVEL,
-            write_statistics=_stats_columns(schema), use_dictionary=_dictionary_columns(schema),
+            write_statistics=_stats_columns(schema), use_dictionary=_dictionary_columns(schema), store_schema=False,
         )  # fmt: skip
         return _OpenFile(table_name, date, hour, tmp_path, pw)
 
     def _write_group(self, f: _OpenFile) -> None:
+        """Hand ``f``'s buffered rows to the encoders as one row group (an earlier write's error surfaces here)."""
         if not f.pieces:
             return
-        tables = []
-        for uri, piece in f.pieces:
-            n = piece.num_rows
-            tables.append(piece.append_column("source_uri", pa.repeat(pa.scalar(uri, pa.string()), n)))
-        data = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
-        f.writer.write_table(LakeWriter._conform(data, TABLES[f.table_name]), row_group_size=ROW_GROUP_ROWS)
-        f.rows += data.num_rows
+        while len(self._encoding) >= _ENCODE_QUEUE:
+            self._encoding.popleft().result()
+        if self._encoders is None:
+            self._encoders = ThreadPoolExecutor(max_workers=ENCODE_THREADS, thread_name_prefix="lake-encode")
+        # FIFO: ``f.last_write`` started before this one, so waiting on it cannot deadlock
+        f.last_write = self._encoders.submit(_encode, f, f.pieces, f.last_write)
+        self._encoding.append(f.last_write)
+        f.rows += f.buffered_rows
         self.buffered_bytes -= f.buffered_bytes
         f.pieces, f.buffered_bytes, f.buffered_rows = [], 0, 0
+
+    def _drain(self) -> None:
+        """Wait for every row group handed to the encoders; the first error is raised."""
+        while self._encoding:
+            self._encoding.popleft().result()
+
+    def _stop_encoders(self) -> None:
+        """Wait for the encoders (errors ignored: the batch is being dropped) and end their threads."""
+        for future in self._encoding:
+            try:
+                future.result()
+            except BaseException:  # noqa: BLE001, S110 - aborting anyway
+                pass
+        self._encoding.clear()
+        if self._encoders is not None:
+            self._encoders.shutdown(wait=True)
+            self._encoders = None
 
     def finish(self, holding: Holding) -> StagedBatch:
         """Write what is buffered, close the files, stage rejects and rewrites, fsync (no ledger access)."""
@@ -500,12 +568,13 @@ class OpenBatch:
             return batch
         batch_id = _hash(*sorted(m.identity for m in self.members))
         try:
+            for key in sorted(self.files):  # the last row group of every file, encoded side by side
+                self._write_group(self.files[key])
+            self._drain()
+            self._stop_encoders()
             for key in sorted(self.files):
                 f = self.files[key]
-                try:
-                    self._write_group(f)
-                finally:
-                    f.writer.close()
+                f.writer.close()
                 rel = f"{f.table_name}/date={f.date}/hour={f.hour}/part-{_hash(f.table_name, f.date, f.hour, batch_id)}.parquet"
                 entry = FileEntry(path=rel, table_name=f.table_name, rows=f.rows, bytes=f.tmp_path.stat().st_size)
                 batch.staged.append((f.tmp_path, entry, f.per_uri))
@@ -529,6 +598,7 @@ class OpenBatch:
     def abort(self) -> None:
         """Drop everything staged so far (the batch will not be published)."""
         self.closed = True
+        self._stop_encoders()
         for f in self.files.values():
             try:
                 f.writer.close()

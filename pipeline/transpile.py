@@ -224,17 +224,29 @@ def _fn(name: str, *args: exp.Expr) -> exp.Expr:
 
 
 def _spark(fragment: str) -> exp.Expr:
-    return sqlglot.parse_one(fragment, read="spark")
+    return _parse(fragment, "spark")
+
+
+def _parse(fragment: str, dialect: Dialect) -> exp.Expr:
+    return sqlglot.parse_one(fragment, read=dialect)
+
+
+def _ordered_agg(node: exp.Expr) -> exp.Order | None:
+    """The ORDER BY of ``list(x ORDER BY k)`` at ``node`` (itself, or under its FILTER); None when
+    ``node`` is not one, or is one whose FILTER parent handles it (so the FILTER moves inside)."""
+    inner = node.this if isinstance(node, exp.Filter) else node
+    if not isinstance(inner, exp.ArrayAgg) or not isinstance(inner.this, exp.Order):
+        return None
+    if inner is node and isinstance(node.parent, exp.Filter):
+        return None
+    return inner.this
 
 
 def _ordered_list(node: exp.Expr) -> exp.Expr:
     """``list(x ORDER BY k...)`` -> sorted collect_list of structs, then the values."""
-    inner = node.this if isinstance(node, exp.Filter) else node
-    if not isinstance(inner, exp.ArrayAgg) or not isinstance(inner.this, exp.Order):
+    order = _ordered_agg(node)
+    if order is None:
         return node
-    if isinstance(node, exp.ArrayAgg) and isinstance(node.parent, exp.Filter):
-        return node  # handled from the Filter node, so the FILTER moves inside
-    order: exp.Order = inner.this
     value = order.this
     distinct = isinstance(value, exp.Distinct)
     if distinct:
@@ -495,18 +507,13 @@ _NO_SPARK = {"list_distinct_by", "struct_pack", "list_transform"}
 
 
 def _trino(fragment: str) -> exp.Expr:
-    return sqlglot.parse_one(fragment, read="trino")
+    return _parse(fragment, "trino")
 
 
 def _trino_distinct_list(node: exp.Expr) -> exp.Expr:
     """``list(DISTINCT x ORDER BY x)`` -> ``array_sort(array_agg(DISTINCT x))`` (Trino sorts NULLs last)."""
-    inner = node.this if isinstance(node, exp.Filter) else node
-    if not isinstance(inner, exp.ArrayAgg) or not isinstance(inner.this, exp.Order):
-        return node
-    order: exp.Order = inner.this
-    if not isinstance(order.this, exp.Distinct):
-        return node
-    if inner is node and isinstance(node.parent, exp.Filter):
+    order = _ordered_agg(node)
+    if order is None or not isinstance(order.this, exp.Distinct):
         return node
     value = order.this.expressions[0]
     keys = list(order.expressions)

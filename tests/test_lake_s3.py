@@ -203,21 +203,31 @@ def test_stale_lock_is_taken_over_once(server: str, request: pytest.FixtureReque
     client.put_object(Bucket=loc.bucket, Key=loc.key(LOCK_KEY), Body=json.dumps(live).encode())
     winners: list[int] = []
     barrier = threading.Barrier(4)
+    tried = threading.Condition()
+    attempts = [0]
+
+    def attempted() -> None:
+        with tried:
+            attempts[0] += 1
+            tried.notify_all()
 
     def race(i: int) -> None:
         barrier.wait()
         try:
             with s3_lake_lock(loc, wait=0):
                 winners.append(i)
-                time.sleep(0.5)
+                attempted()
+                with tried:  # hold the lock until every thread has tried (a slow thread must not find it free)
+                    tried.wait_for(lambda: attempts[0] == 4, timeout=60)
         except LakeLockedError:
-            pass
+            attempted()
 
     threads = [threading.Thread(target=race, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert attempts[0] == 4
     assert len(winners) == 1  # If-Match on the stale lock's ETag: exactly one takes it over
 
 

@@ -35,7 +35,16 @@ from sqlglot.errors import SqlglotError
 
 from .errors import UsageError
 from .schema import TABLES
-from .transpile import Macro, TranspileError, parse_macro, to_dialect
+from .transpile import (
+    CREATE_MACRO,
+    CREATE_RELATION,
+    LEADING_COMMENTS,
+    Macro,
+    TranspileError,
+    expand_macros,
+    parse_macro,
+    to_dialect,
+)
 
 if TYPE_CHECKING:
     from .detect.catalog import Detector
@@ -50,9 +59,6 @@ DEFAULT_PROJECTION_START = "2020-01-01"
 #: either side keeps records whose other timestamps fall inside the window
 _PARTITION_MARGIN = timedelta(hours=1)
 _TOPO_TABLES = ("topo_interfaces", "topo_subnets", "topo_routes")
-_PREP_TABLE = re.compile(r"\s*CREATE\s+OR\s+REPLACE\s+(?:TEMP\s+|TEMPORARY\s+)?TABLE\s+(\w+)\s+AS\s+(.*)\Z", re.I | re.S)
-_PREP_MACRO = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\s+|TEMPORARY\s+)?MACRO\b", re.I)
-_LEADING_COMMENTS = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.S)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -229,15 +235,15 @@ def prep_parts(prep: Prep) -> tuple[dict[str, str], dict[str, Macro]]:
     tables: dict[str, str] = {}
     macros: dict[str, Macro] = {}
     for name, sql in prep.statements:
-        statement = _LEADING_COMMENTS.sub("", sql, count=1)
-        if _PREP_MACRO.match(statement):
+        statement = LEADING_COMMENTS.sub("", sql, count=1)
+        if CREATE_MACRO.match(statement):
             macro = parse_macro(statement)
             macros[macro.name.lower()] = macro
             continue
-        m = _PREP_TABLE.match(statement)
+        m = CREATE_RELATION.match(statement)
         if not m:
-            raise TranspileError(f"_prep/{name}: only CREATE OR REPLACE TEMP TABLE ... AS and CREATE MACRO carry to Athena")
-        tables[m.group(1).lower()] = m.group(2)
+            raise TranspileError(f"_prep/{name}: only CREATE OR REPLACE TEMP TABLE|VIEW ... AS and CREATE MACRO carry to Athena")
+        tables[m.group(2).lower()] = m.group(3)
     return tables, macros
 
 
@@ -256,19 +262,15 @@ def detector_sql(
     topology: Topology | None = None,
     params: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: datetime,
+    until: datetime,
     database: str = DEFAULT_DATABASE,
     inline: bool = False,
 ) -> TrinoQuery:
     """``detector`` as one Trino statement with what it reads before it; see the module docstring."""
-    from .transpile import expand_macros
-
     database = _check_database(database)
     values: dict[str, Any] = {**detector.defaults(), **(params or {})}
     lookback = detector.lookback_minutes(values)
-    until = until or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    since = since or until - timedelta(days=1)
     if since >= until:
         raise UsageError(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
     values.update({**prep.defaults(), **(settings or {})})

@@ -25,6 +25,7 @@ construct: a detector that does not carry over is an error, never a silent skip.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,6 +40,16 @@ Dialect = Literal["spark", "trino"]
 _BUCKET_ORIGIN_US = 946_857_600_000_000
 _MAX_PASSES = 6
 _MAX_MACRO_DEPTH = 10
+
+
+#: The statements a run's preparation holds (``queries/_prep``), as every engine reads them:
+#: ``CREATE OR REPLACE [TEMP] TABLE|VIEW name AS query`` (groups: kind, name, query) ...
+CREATE_RELATION = re.compile(
+    r"\s*CREATE\s+OR\s+REPLACE\s+(?:TEMP\s+|TEMPORARY\s+)?(TABLE|VIEW)\s+(\w+)\s+AS\s+(.*)\Z", re.IGNORECASE | re.DOTALL
+)
+#: ... and ``CREATE [OR REPLACE] [TEMP] MACRO`` (:func:`parse_macro`), after the comments they open with.
+CREATE_MACRO = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\s+|TEMPORARY\s+)?MACRO\b", re.IGNORECASE)
+LEADING_COMMENTS = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
 
 
 class TranspileError(ValueError):

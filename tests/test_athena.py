@@ -161,7 +161,9 @@ def test_cli_athena(capsys: pytest.CaptureFixture[str]) -> None:
     assert "EXECUTE flowsleuth_port_scan USING '2024-" in out and "?1 = partition_from" in out and "= window_minutes (10)" in out
     assert main([*argv, "--inline"]) == 0
     assert "?" not in _code(capsys.readouterr().out.split("\n", 1)[1])
-    assert main(["athena", "sql", "no_such_detector"]) == 2
+    window = ["--since", "2024-05-01", "--until", "2024-05-02"]
+    assert main(["athena", "sql", "no_such_detector", *window]) == 2
     assert main(["athena", "sql", "port_scan", "--since", "2024-05-02", "--until", "2024-05-01"]) == 2
-    assert main(["athena", "sql", "port_scan", "--database", "x; DROP"]) == 2
+    assert main(["athena", "sql", "port_scan", "--database", "x; DROP", *window]) == 2
+    assert main(["athena", "sql", "port_scan"]) == 2  # no command defaults to "now minus N"
     assert main(["athena"]) == 2

@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sql.add_argument("--topology", type=Path, metavar="FILE", help="topology.json whose tables go into the query as VALUES")
     sql.add_argument("--param", action="append", default=[], metavar="ID.NAME=VALUE",
                      help="override a parameter (repeatable; run.NAME for run settings)")  # fmt: skip
-    sql.add_argument("--since", help="window start (ISO 8601 UTC) for the EXECUTE line and the partitions read (default: --until - 24 h)")
-    sql.add_argument("--until", help="window end, exclusive (default: the start of the current hour)")
+    sql.add_argument("--since", required=True, help="window start (ISO 8601 UTC): the EXECUTE line's value and the first partitions read")
+    sql.add_argument("--until", required=True, help="window end, exclusive (ISO 8601 UTC)")
     sql.add_argument("--inline", action="store_true", help="write the values into the query (runs as is in the console) instead of ? parameters")
 
 

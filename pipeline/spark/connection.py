@@ -32,16 +32,20 @@ from ..detect.catalog import sql_parameters
 from ..errors import LakeError
 from ..lake.storage import LakeLocation
 from ..schema import TABLES
-from ..transpile import Macro, TranspileError, parse_macro, split_shared_ctes, to_dialect
+from ..transpile import (
+    CREATE_MACRO,
+    CREATE_RELATION,
+    LEADING_COMMENTS,
+    Macro,
+    TranspileError,
+    parse_macro,
+    split_shared_ctes,
+    to_dialect,
+)
 
 log = logging.getLogger(__name__)
 
-_CREATE = re.compile(
-    r"\s*CREATE\s+OR\s+REPLACE\s+(?:TEMP\s+|TEMPORARY\s+)?(TABLE|VIEW)\s+(\w+)\s+AS\s+(.*)\Z", re.IGNORECASE | re.DOTALL
-)
 _JVM_EXCEPTION = re.compile(r"(?:Caused by: )?[\w.$]+(?:Exception|Error): ")
-_LEADING_COMMENTS = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
-_MACRO = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\s+|TEMPORARY\s+)?MACRO\b", re.IGNORECASE)
 _DESCRIBE = re.compile(r"\s*DESCRIBE\s+(\w+)\s*\Z", re.IGNORECASE)
 
 
@@ -83,18 +87,18 @@ class SparkConnection:
         return self.sql(sql, params=params)
 
     def sql(self, sql: str, params: dict[str, Any] | None = None) -> SparkResult:
-        statement = _LEADING_COMMENTS.sub("", sql, count=1)  # prep statements open with comments
+        statement = LEADING_COMMENTS.sub("", sql, count=1)  # prep statements open with comments
         m = _DESCRIBE.match(statement)
         if m:
             return self._describe(m.group(1))
-        if _MACRO.match(statement):
+        if CREATE_MACRO.match(statement):
             try:
                 macro = parse_macro(sql)
             except TranspileError as e:
                 raise SparkSQLError(f"cannot carry the macro to Spark SQL: {e}") from e
             self.macros[macro.name] = macro
             return SparkResult(pa.table({}))
-        m = _CREATE.match(statement)
+        m = CREATE_RELATION.match(statement)
         if m:
             kind, name, query = m.groups()
             if kind.upper() == "VIEW":

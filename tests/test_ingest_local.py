@@ -96,8 +96,9 @@ def test_small_objects_are_batched_into_few_files(tmp_path: Path) -> None:
 
 
 def test_lake_files_read_back_as_the_table_schema_with_each_rows_own_source_uri(tmp_path: Path) -> None:
-    """Batch files are written with ``source_uri`` dictionary-encoded and no stored Arrow schema;
-    every reader must still see exactly ``TABLES[table]`` and each row's own object."""
+    """Batch files hold the table's columns that have values (in the table's order and types),
+    ``source_uri`` dictionary-encoded, no stored Arrow schema; the lake's views are exactly
+    ``TABLES[table]`` (plus date, hour), and each row keeps its own object."""
     import duckdb
     import polars as pl
     import pyarrow.parquet as pq
@@ -107,18 +108,70 @@ def test_lake_files_read_back_as_the_table_schema_with_each_rows_own_source_uri(
     src, lake = tmp_path / "src", tmp_path / "lake"
     make_source(src, n_objects=4, rows=40)
     ingest([str(src)], lake, workers=2)
+    con = open_lake(lake, threads=1)
     for table in ("vpc_flow", "alb_access"):
+        want = TABLES[table]
         files = sorted((lake / table).rglob("*.parquet"))
-        assert files and all(len(pq.ParquetFile(f).metadata.row_group(0).to_dict()["columns"]) == len(TABLES[table]) for f in files)
+        assert files
         for f in files:
-            assert pq.read_schema(f).equals(TABLES[table])
             on_disk = pq.read_table(f)
-            with_schema = pl.read_parquet(f).to_arrow()
-            assert on_disk.schema.equals(TABLES[table]) and with_schema.num_rows == on_disk.num_rows
+            names = on_disk.column_names
+            assert names == [n for n in want.names if n in names] and {"source_uri", "source_line"} <= set(names)
+            assert all(on_disk.schema.field(n).type == want.field(n).type for n in names)
+            assert all(on_disk.column(n).null_count < on_disk.num_rows for n in names)  # all-null columns left out
+            assert len(names) < len(want.names)  # the test logs fill only some columns
+            assert pl.read_parquet(f).height == on_disk.num_rows
             described = duckdb.sql(f"DESCRIBE SELECT source_uri, start_time FROM '{f}'" if table == "vpc_flow" else f"DESCRIBE SELECT source_uri, event_time FROM '{f}'").fetchall()
             assert [r[1] for r in described] == ["VARCHAR", "TIMESTAMP WITH TIME ZONE"]
-        per_uri = {u: n for u, n in open_lake(lake, threads=1).sql(f"SELECT source_uri, count(*) FROM {table} GROUP BY 1").fetchall()}
+        view = con.execute(f"DESCRIBE {table}").fetchall()
+        assert [r[0] for r in view] == [*want.names, "date", "hour"]
+        empty = duckdb.connect()
+        empty.register("t", want.empty_table())
+        assert [r[1] for r in view[: len(want)]] == [r[1] for r in empty.execute("DESCRIBE t").fetchall()]
+        per_uri = {u: n for u, n in con.sql(f"SELECT source_uri, count(*) FROM {table} GROUP BY 1").fetchall()}
         assert per_uri == {u: (40 if table == "vpc_flow" else 20) for u in per_uri} and len(per_uri) == 4
+
+
+def test_objects_of_different_formats_in_one_partition_keep_every_column(tmp_path: Path) -> None:
+    """A default-format object, then one with more fields, then a default one again, in one
+    partition and batch: the open file takes no row with a column it left out, so the
+    partition gets a second file with both sets, and every value reads back."""
+    import pyarrow.parquet as pq
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    wide_header = FLOW_HEADER + " vpc-id tcp-flags"
+    for i in range(3):
+        t = T0 + timedelta(minutes=5 * i)
+        lines = flow_lines(10, t, seed=i)
+        if i == 1:
+            text = wide_header + "\n" + "\n".join(f"{ln} vpc-0abc {i}" for ln in lines) + "\n"
+            put_local(src, flow_key(t, i=i), gzip.compress(text.encode()))
+        else:
+            put_local(src, flow_key(t, i=i), flow_log_bytes(10, t, seed=i))
+    summary = ingest([str(src)], lake, workers=1)
+    assert summary.rows == 30
+    assert len(list((lake / "vpc_flow").rglob("*.parquet"))) == 2
+    con = open_lake(lake, threads=1)
+    got = con.execute(
+        "SELECT count(*), count(vpc_id), count(tcp_flags), count(DISTINCT source_uri), count(pkt_srcaddr) FROM vpc_flow"
+    ).fetchone()  # fmt: skip
+    assert got == (30, 10, 10, 3, 0)
+    assert con.execute("SELECT DISTINCT vpc_id FROM vpc_flow WHERE vpc_id IS NOT NULL").fetchall() == [("vpc-0abc",)]
+    before = sorted(con.execute("SELECT * EXCLUDE (source_uri) FROM vpc_flow").fetchall())
+    con.close()
+
+    from pipeline.lake import LakeWriter, Ledger
+    from pipeline.lake.compact import compact
+
+    ledger = Ledger(lake, run_id="t")
+    try:  # compaction keeps the columns any of its files holds, and no others
+        assert compact(LakeWriter(lake, ledger), now=T0 + timedelta(days=1)).files_after == 1
+    finally:
+        ledger.close()
+    (merged,) = list((lake / "vpc_flow").rglob("*.parquet"))
+    names = pq.read_schema(merged).names
+    assert {"vpc_id", "tcp_flags"} <= set(names) and "pkt_srcaddr" not in names
+    after = sorted(open_lake(lake, threads=1).execute("SELECT * EXCLUDE (source_uri) FROM vpc_flow").fetchall())
+    assert after == before
 
 
 def test_late_object_lands_in_its_event_time_partition(tmp_path: Path) -> None:

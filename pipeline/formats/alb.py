@@ -76,7 +76,12 @@ def foreign_format(line: str) -> str | None:
     return None
 
 
-LAYOUT = Layout(positions=ALB_LOG_ORDER, quoted=_QUOTED, unquoted=_UNQUOTED, anchored=_anchored_split, foreign=foreign_format)
+#: Also quoted in every log AWS writes (the careful path accepts them either way).
+_WRITTEN_QUOTED = _QUOTED | {ALB_LOG_ORDER.index("target_port_list"), ALB_LOG_ORDER.index("target_status_code_list")}
+LAYOUT = Layout(
+    positions=ALB_LOG_ORDER, quoted=_QUOTED, unquoted=_UNQUOTED, anchored=_anchored_split, foreign=foreign_format,
+    written_quoted=_WRITTEN_QUOTED,
+)
 
 #: Position name -> column holding its string before typing.
 _POS_COLUMN = {

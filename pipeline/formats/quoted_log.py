@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from .lines import count_lines, normalise_newlines, read_lines_column, select_lines, split_lines
@@ -37,6 +38,7 @@ _STRICT = re.compile(rf" *{_FIELD}(?: +{_FIELD})* *")
 _TOKEN = re.compile(r'"([^"]*)"|([^ "]+)')
 
 _BOM = b"\xef\xbb\xbf"
+_NEWLINE, _SPACE, _QUOTE = ord("\n"), ord(" "), ord('"')
 
 EXTRA = "__extra"
 NFIELDS = "__nfields"
@@ -52,6 +54,9 @@ class Layout:
 
     positions: tuple[str, ...]
     quoted: frozenset[int] = frozenset()  # positions AWS always quotes
+    #: positions AWS quotes in the logs it writes today (``quoted`` when None): the CSV-only
+    #: path expects exactly these (an object quoted otherwise takes the line-checking path)
+    written_quoted: frozenset[int] | None = None
     unquoted: frozenset[int] = frozenset()  # positions AWS never quotes
     anchored: AnchoredSplit | None = None
     foreign: Callable[[str], str | None] | None = None  # names another log format a line belongs to
@@ -72,9 +77,12 @@ class Tokenized:
     rejects: list[Reject] = field(default_factory=list)
     lines_read: int = 0
     raw_lines: pl.Series | list[str] | None = None  # index = source_line - 1
+    data: bytes | None = None  # the object, when ``raw_lines`` is cut from it only if a reject asks
 
     def raw(self, line_no: int) -> str:
-        assert self.raw_lines is not None
+        if self.raw_lines is None:
+            assert self.data is not None
+            self.raw_lines = split_lines(self.data)
         value = self.raw_lines[line_no - 1]
         return "" if value is None else str(value)
 
@@ -212,6 +220,63 @@ def _csv_rows(data: bytes, layout: Layout) -> pl.DataFrame | None:
     return frame
 
 
+def _clean_object(data: bytes, layout: Layout, lines_read: int) -> Tokenized | None:
+    """Every line split by the CSV reader alone, when its output proves each line well-formed; else None.
+
+    polars' reader refuses a field that starts with a quote and does not end with its
+    closing quote (glued ``"-"1``, unclosed), reads ``""`` inside a quoted field as one
+    quote, keeps a quote inside an unquoted field (``b"c``) and reads a run of spaces or
+    a leading space as an empty (null) field. For a line it read, with ``k`` fields
+    (``q`` of them quoted), ``e`` escaped pairs, ``m`` quotes inside unquoted fields and
+    ``t`` empty fields after the last value:
+
+        length = sum(value lengths) + 2q + e + (k + t - 1),   quotes = 2q + 2e + m.
+
+    The checks: one row per line (no quoted newline), no empty field before the last
+    value, no trailing space (``t = 0``), no field past the layout's width, every line's
+    length as if exactly the layout's quoted positions were quoted (so ``2q + e`` is
+    what they give), and the object's quote count equal to what those positions give
+    (so ``e + m = 0`` over the object). Then every value is quote-free, so each line is
+    ``FIELD( FIELD)*``. No regex runs and no line column is built.
+    """
+    frame = _csv_rows(data, layout)
+    if frame is None or frame.height != lines_read:
+        return None
+    width = layout.width
+    cols = [layout.column(i) for i in range(width)]
+    present = [pl.col(c).is_not_null() for c in [*cols, "__more"]]
+    stats = frame.lazy().select(
+        pl.any_horizontal([~a & b for a, b in zip(present, present[1:], strict=False)]).any().alias("gap"),
+        present[-1].any().alias("more"),
+        pl.sum_horizontal([p.cast(pl.Int32) for p in present[:-1]]).cast(pl.Int32).alias(NFIELDS),
+        pl.sum_horizontal([pl.col(c).str.len_bytes().fill_null(0).cast(pl.Int64) for c in cols]).alias("__bytes"),
+    ).collect()
+    if stats.item(0, "gap") or stats.item(0, "more"):
+        return None
+    raw = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(raw == _NEWLINE)
+    if raw.size and raw[-1] != _NEWLINE:
+        ends = np.append(ends, raw.size)
+    if ends.size != lines_read:
+        return None
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    lengths = ends - starts
+    if bool((raw[np.maximum(ends - 1, 0)] == _SPACE)[lengths > 0].any()):
+        return None  # a trailing space
+    nfields = stats.get_column(NFIELDS).to_numpy()
+    written = layout.quoted if layout.written_quoted is None else layout.written_quoted
+    quoted = np.cumsum([0] + [int(i in written) for i in range(width)])[nfields]
+    expected = stats.get_column("__bytes").to_numpy() + 2 * quoted + nfields - 1
+    if not np.array_equal(expected, lengths) or int(np.count_nonzero(raw == _QUOTE)) != 2 * int(quoted.sum()):
+        return None
+    frame = frame.drop("__more").with_columns(
+        pl.lit(None, dtype=pl.String).alias(EXTRA),
+        stats.get_column(NFIELDS),
+        pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("source_line"),
+    )
+    return Tokenized(frame=frame, lines_read=lines_read, data=data)
+
+
 def tokenize_object(data: bytes, layout: Layout, *, fast: bool = True, n_lines: int | None = None) -> Tokenized:
     """Split every line of a decompressed object into position strings (or a reject).
 
@@ -225,7 +290,11 @@ def tokenize_object(data: bytes, layout: Layout, *, fast: bool = True, n_lines: 
     data = normalise_newlines(data)
     # polars' readers drop a BOM that starts their input and take a CR as a line end or
     # part of one; the careful path keeps both as data
-    lines = read_lines_column(data, lines_read) if fast and not (data.startswith(_BOM) or b"\r" in data) else None
+    readable = fast and not (data.startswith(_BOM) or b"\r" in data)
+    clean = _clean_object(data, layout, lines_read) if readable else None
+    if clean is not None:
+        return clean
+    lines = read_lines_column(data, lines_read) if readable else None
     if lines is not None:
         # through the lazy engine, which spreads the regex over the column's chunks and the
         # cores (the eager Series method runs on one core); same values

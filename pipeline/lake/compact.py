@@ -35,7 +35,15 @@ import pyarrow.parquet as pq
 from ..errors import LakeError
 from ..schema import REJECTS_SCHEMA, TABLES
 from .ledger import FileEntry, Ledger
-from .writer import PARQUET_COMPRESSION, PARQUET_COMPRESSION_LEVEL, REJECTS_DIR, LakeWriter, _fsync, _hash
+from .writer import (
+    PARQUET_COMPRESSION,
+    PARQUET_COMPRESSION_LEVEL,
+    REJECTS_DIR,
+    LakeWriter,
+    _fsync,
+    _hash,
+    table_columns,
+)
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +141,16 @@ def compact(
 def _compact_one(writer: LakeWriter, table_name: str, folder: str, files: list[tuple[str, int, int]], result: CompactResult) -> None:
     ledger = writer.ledger
     paths = sorted(p for p, _, _ in files)
-    schema = REJECTS_SCHEMA if table_name == REJECTS_DIR else TABLES[table_name]
+    if table_name == REJECTS_DIR:
+        schema = REJECTS_SCHEMA
+    else:  # the columns any of the files holds (files leave out all-null ones)
+        present: set[str] = set()
+        for p in paths:
+            names = writer._read_columns(p)
+            if names is None:
+                raise LakeError(f"lake file {p!r} vanished during compaction; the next run repairs it")
+            present.update(names)
+        schema = table_columns(table_name, present)
     rel = f"{folder}/part-{_hash('compact', folder, *paths)}.parquet"
     writer.tmp.mkdir(parents=True, exist_ok=True)
     tmp_path = writer.tmp / f"{os.getpid()}-compact.parquet"

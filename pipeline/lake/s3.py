@@ -221,6 +221,12 @@ class S3LakeWriter(LakeWriter):
         except FileNotFoundError:
             return None
 
+    def _read_columns(self, rel: str) -> list[str] | None:
+        try:
+            return pq.read_schema(self.loc.path(rel), filesystem=self.fs).names
+        except FileNotFoundError:
+            return None
+
 
 # --- the lock ----------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ import shutil
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -294,6 +294,11 @@ class LakeWriter:
         for rel in rels:
             (self.lake / rel).unlink(missing_ok=True)
 
+    def _read_columns(self, rel: str) -> list[str] | None:
+        """A lake file's column names, from its footer (None: the file is gone)."""
+        path = self.lake / rel
+        return pq.read_schema(path).names if path.exists() else None
+
     def _read_file(self, rel: str) -> pa.Table | None:
         """A committed file's rows, or None when it is gone."""
         path = self.lake / rel
@@ -377,7 +382,7 @@ class LakeWriter:
                 continue
             new_name = f"part-{_hash(rel, *sorted(uris & file_uris))}.parquet"
             new_rel = rel.rsplit("/", 1)[0] + "/" + new_name if "/" in rel else new_name
-            schema = REJECTS_SCHEMA if table_name == REJECTS_DIR else TABLES[table_name]
+            schema = REJECTS_SCHEMA if table_name == REJECTS_DIR else table_columns(table_name, data.column_names)
             staged.append(self._stage(self._conform(data, schema), new_rel, table_name))
         log.info("replacing rows of %d changed objects (%d files rewritten)", result.replaced_objects, len(removed))
         return removed
@@ -400,9 +405,22 @@ ROW_GROUP_ROWS = 1 << 20  # and at most this many rows per row group
 _URI_FIELD = pa.field("source_uri", pa.dictionary(pa.int32(), pa.string()), nullable=False)
 
 
-def _file_schema(table_name: str) -> pa.Schema:
-    schema = TABLES[table_name]
+def _file_schema(table_name: str, columns: Iterable[str]) -> pa.Schema:
+    """The table's columns that ``columns`` names, in the table's order, ``source_uri`` always.
+
+    A lake file leaves out the columns null on every row it holds: a default-format flow
+    log fills 14 of the flow table's ~80 columns, and encoding the others (a definition
+    level per row each) cost more than a third of writing the file. Readers take columns
+    by name and read a missing one as nulls (``db.register_views``, Spark, Athena).
+    """
+    schema = table_columns(table_name, columns)
     return schema.set(schema.get_field_index("source_uri"), _URI_FIELD)
+
+
+def table_columns(table_name: str, columns: Iterable[str]) -> pa.Schema:
+    """``TABLES[table_name]`` cut to ``columns`` (and ``source_uri``), in the table's order."""
+    keep = set(columns) | {"source_uri"}
+    return pa.schema([f for f in TABLES[table_name] if f.name in keep])
 
 
 def _uri_column(runs: list[tuple[str, int]]) -> pa.DictionaryArray:
@@ -423,6 +441,7 @@ class _OpenFile:
     hour: str
     tmp_path: Path
     writer: pq.ParquetWriter
+    schema: pa.Schema  # the file's columns (``_file_schema``)
     pieces: list[tuple[str, pa.Table]] = field(default_factory=list)  # (uri, rows without source_uri)
     buffered_bytes: int = 0
     buffered_rows: int = 0
@@ -448,7 +467,7 @@ def _encode(f: _OpenFile, pieces: list[tuple[str, pa.Table]], before: Future[Non
     tables = [piece for _, piece in pieces]
     data = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
     data = data.append_column(_URI_FIELD, _uri_column([(uri, piece.num_rows) for uri, piece in pieces]))
-    f.writer.write_table(LakeWriter._conform(data, _file_schema(f.table_name)), row_group_size=ROW_GROUP_ROWS)
+    f.writer.write_table(LakeWriter._conform(data, f.schema), row_group_size=ROW_GROUP_ROWS)
 
 
 class OpenBatch:
@@ -467,6 +486,7 @@ class OpenBatch:
         self.members: list[BatchMember] = []
         self.result = BatchResult()
         self.files: dict[tuple[str, str, str], _OpenFile] = {}
+        self.set_aside: list[_OpenFile] = []  # files of a partition closed to new rows (``_append``)
         self.rejects: list[pa.Table] = []
         self.buffered_bytes = 0
         self.closed = False
@@ -503,8 +523,15 @@ class OpenBatch:
     def _append(self, table_name: str, date: str, hour: str, uri: str, part: pa.Table) -> None:
         key = (table_name, date, hour)
         f = self.files.get(key)
-        if f is None:
-            f = self.files[key] = self._open(table_name, date, hour)
+        if f is not None and not set(part.column_names) <= set(f.schema.names):
+            # rows with a column the open file left out: that file takes no more rows, and
+            # the partition goes on in a file with both sets of columns (so a partition of a
+            # batch has as many files as its column sets grow, usually one)
+            self._write_group(f)
+            self.set_aside.append(f)
+            f = self.files[key] = self._open(table_name, date, hour, [*f.schema.names, *part.column_names])
+        elif f is None:
+            f = self.files[key] = self._open(table_name, date, hour, part.column_names)
         size = part.nbytes
         f.pieces.append((uri, part))
         f.buffered_bytes += size
@@ -516,16 +543,16 @@ class OpenBatch:
         while self.buffered_bytes >= BUFFER_BYTES:
             self._write_group(max(self.files.values(), key=lambda o: o.buffered_bytes))
 
-    def _open(self, table_name: str, date: str, hour: str) -> _OpenFile:
+    def _open(self, table_name: str, date: str, hour: str, columns: Iterable[str]) -> _OpenFile:
         w = self.writer
         w.tmp.mkdir(parents=True, exist_ok=True)
         tmp_path = w._tmp_path()
-        schema = _file_schema(table_name)
+        schema = _file_schema(table_name, columns)
         pw = pq.ParquetWriter(
             tmp_path, schema, compression=PARQUET_COMPRESSION, compression_level=PARQUET_COMPRESSION_LEVEL,
             write_statistics=_stats_columns(schema), use_dictionary=_dictionary_columns(schema), store_schema=False,
         )  # fmt: skip
-        return _OpenFile(table_name, date, hour, tmp_path, pw)
+        return _OpenFile(table_name, date, hour, tmp_path, pw, schema)
 
     def _write_group(self, f: _OpenFile) -> None:
         """Hand ``f``'s buffered rows to the encoders as one row group (an earlier write's error surfaces here)."""
@@ -572,13 +599,17 @@ class OpenBatch:
                 self._write_group(self.files[key])
             self._drain()
             self._stop_encoders()
-            for key in sorted(self.files):
-                f = self.files[key]
+            seq: dict[tuple[str, str, str], int] = {}
+            for f in [*self.set_aside, *(self.files[key] for key in sorted(self.files))]:  # a partition's files in order
+                key = (f.table_name, f.date, f.hour)
                 f.writer.close()
-                rel = f"{f.table_name}/date={f.date}/hour={f.hour}/part-{_hash(f.table_name, f.date, f.hour, batch_id)}.parquet"
+                n = seq[key] = seq.get(key, -1) + 1
+                name = _hash(f.table_name, f.date, f.hour, batch_id, *([str(n)] if n else []))
+                rel = f"{f.table_name}/date={f.date}/hour={f.hour}/part-{name}.parquet"
                 entry = FileEntry(path=rel, table_name=f.table_name, rows=f.rows, bytes=f.tmp_path.stat().st_size)
                 batch.staged.append((f.tmp_path, entry, f.per_uri))
-                del self.files[key]  # from now on ``discard`` removes it
+            self.files.clear()  # from now on ``discard`` removes them
+            self.set_aside = []
             if self.rejects:
                 data = pa.concat_tables([LakeWriter._conform(r, REJECTS_SCHEMA) for r in self.rejects])
                 self.rejects = []
@@ -599,13 +630,14 @@ class OpenBatch:
         """Drop everything staged so far (the batch will not be published)."""
         self.closed = True
         self._stop_encoders()
-        for f in self.files.values():
+        for f in [*self.set_aside, *self.files.values()]:
             try:
                 f.writer.close()
             except Exception:  # noqa: BLE001 - the file goes anyway
                 pass
             f.tmp_path.unlink(missing_ok=True)
         self.files.clear()
+        self.set_aside = []
         self.rejects = []
 
 

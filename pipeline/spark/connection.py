@@ -169,6 +169,7 @@ class SparkConnection:
                         "S3 connector (EMR: --spark-lake-url s3://bucket/prefix; elsewhere hadoop-aws for s3a://), "
                         "or give --spark-lake-url where the executors see the lake"
                     ) from e
+                df = _with_every_column(df, schema)
             else:
                 empty = schema.empty_table()
                 empty = empty.append_column("date", pa.array([], pa.date32())).append_column("hour", pa.array([], pa.int64()))
@@ -234,6 +235,18 @@ class SparkConnection:
             raise SparkSQLError(f"no view {name!r}")
         cols = self._schemas[name]
         return SparkResult(pa.table({"column_name": list(cols), "column_type": list(cols.values())}))
+
+
+def _with_every_column(df: Any, schema: pa.Schema) -> Any:
+    """``df`` with the columns of ``schema`` no file holds added as typed nulls (lake files
+    leave out columns null on all their rows; ``mergeSchema`` unites the ones they have)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_type
+
+    for field in schema:
+        if field.name not in df.columns:
+            df = df.withColumn(field.name, F.lit(None).cast(from_arrow_type(field.type)))
+    return df
 
 
 def _empty_df(spark: Any, table: pa.Table) -> Any:

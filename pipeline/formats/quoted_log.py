@@ -220,6 +220,24 @@ def _csv_rows(data: bytes, layout: Layout) -> pl.DataFrame | None:
     return frame
 
 
+_BLOCK = 1 << 20  # bytes per block of the byte scans (one reused buffer, no object-sized temporaries)
+
+
+def _line_ends_and_quotes(raw: np.ndarray) -> tuple[np.ndarray, int]:
+    """Offsets of every newline, and the number of double quotes, in one blockwise pass."""
+    hits = np.empty(min(_BLOCK, raw.size), dtype=np.bool_)
+    ends: list[np.ndarray] = []
+    quotes = 0
+    for start in range(0, raw.size, _BLOCK):
+        block = raw[start : start + _BLOCK]
+        out = hits[: block.size]
+        np.equal(block, _NEWLINE, out=out)
+        ends.append(np.flatnonzero(out) + start)
+        np.equal(block, _QUOTE, out=out)
+        quotes += int(np.count_nonzero(out))
+    return (np.concatenate(ends) if ends else np.empty(0, dtype=np.intp)), quotes
+
+
 def _clean_object(data: bytes, layout: Layout, lines_read: int) -> Tokenized | None:
     """Every line split by the CSV reader alone, when its output proves each line well-formed; else None.
 
@@ -254,7 +272,7 @@ def _clean_object(data: bytes, layout: Layout, lines_read: int) -> Tokenized | N
     if stats.item(0, "gap") or stats.item(0, "more"):
         return None
     raw = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(raw == _NEWLINE)
+    ends, quotes = _line_ends_and_quotes(raw)
     if raw.size and raw[-1] != _NEWLINE:
         ends = np.append(ends, raw.size)
     if ends.size != lines_read:
@@ -267,7 +285,7 @@ def _clean_object(data: bytes, layout: Layout, lines_read: int) -> Tokenized | N
     written = layout.quoted if layout.written_quoted is None else layout.written_quoted
     quoted = np.cumsum([0] + [int(i in written) for i in range(width)])[nfields]
     expected = stats.get_column("__bytes").to_numpy() + 2 * quoted + nfields - 1
-    if not np.array_equal(expected, lengths) or int(np.count_nonzero(raw == _QUOTE)) != 2 * int(quoted.sum()):
+    if not np.array_equal(expected, lengths) or quotes != 2 * int(quoted.sum()):
         return None
     frame = frame.drop("__more").with_columns(
         pl.lit(None, dtype=pl.String).alias(EXTRA),

@@ -83,10 +83,9 @@ def _parquet_view(con: duckdb.DuckDBPyConnection, table: str, source: str, schem
     """
     scan = f"read_parquet({source}, hive_partitioning=true, union_by_name=true)"
     present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
-    columns = [
-        _sql_ident(f.name) if f.name in present else f"CAST(NULL AS {_duck_type(f.type)}) AS {_sql_ident(f.name)}"
-        for f in schema
-    ]  # fmt: skip
+    missing = [f.name for f in schema if f.name not in present]
+    types = _duck_types(con, pa.schema([schema.field(n) for n in missing])) if missing else {}
+    columns = [_sql_ident(n) if n in present else f"CAST(NULL AS {types[n]}) AS {_sql_ident(n)}" for n in schema.names]
     con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT {', '.join(columns)}, date, hour FROM {scan}")
 
 
@@ -95,15 +94,13 @@ def _empty_view(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -
     con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT *, NULL::DATE AS date, NULL::BIGINT AS hour FROM __empty_{table}")
 
 
-_DUCK_TYPES = {pa.int64(): "BIGINT", pa.string(): "VARCHAR", pa.float64(): "DOUBLE", pa.int32(): "INTEGER"}
-
-
-def _duck_type(arrow: pa.DataType) -> str:
-    if arrow in _DUCK_TYPES:
-        return _DUCK_TYPES[arrow]
-    if pa.types.is_timestamp(arrow):
-        return "TIMESTAMP WITH TIME ZONE" if arrow.tz else "TIMESTAMP"
-    raise LakeError(f"no DuckDB type for lake column type {arrow}")
+def _duck_types(con: duckdb.DuckDBPyConnection, schema: pa.Schema) -> dict[str, str]:
+    """DuckDB's own type for each Arrow field (what it reads from a file holding the column)."""
+    con.register("__flowsleuth_types", schema.empty_table())
+    try:
+        return {row[0]: row[1] for row in con.execute("DESCRIBE __flowsleuth_types").fetchall()}
+    finally:
+        con.unregister("__flowsleuth_types")
 
 
 def _sql_ident(name: str) -> str:

@@ -62,6 +62,10 @@ class Layout:
     foreign: Callable[[str], str | None] | None = None  # names another log format a line belongs to
 
     @property
+    def quoted_as_written(self) -> frozenset[int]:
+        return self.quoted if self.written_quoted is None else self.written_quoted
+
+    @property
     def width(self) -> int:
         return len(self.positions)
 
@@ -274,16 +278,13 @@ def _clean_object(data: bytes, layout: Layout, lines_read: int) -> Tokenized | N
     raw = np.frombuffer(data, dtype=np.uint8)
     ends, quotes = _line_ends_and_quotes(raw)
     if raw.size and raw[-1] != _NEWLINE:
-        ends = np.append(ends, raw.size)
-    if ends.size != lines_read:
-        return None
+        ends = np.append(ends, raw.size)  # now one end per line: ``count_lines``, which gave ``lines_read``
     starts = np.concatenate(([0], ends[:-1] + 1))
     lengths = ends - starts
     if bool((raw[np.maximum(ends - 1, 0)] == _SPACE)[lengths > 0].any()):
         return None  # a trailing space
     nfields = stats.get_column(NFIELDS).to_numpy()
-    written = layout.quoted if layout.written_quoted is None else layout.written_quoted
-    quoted = np.cumsum([0] + [int(i in written) for i in range(width)])[nfields]
+    quoted = np.cumsum([0] + [int(i in layout.quoted_as_written) for i in range(width)])[nfields]
     expected = stats.get_column("__bytes").to_numpy() + 2 * quoted + nfields - 1
     if not np.array_equal(expected, lengths) or quotes != 2 * int(quoted.sum()):
         return None

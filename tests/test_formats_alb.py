@@ -196,3 +196,37 @@ def test_connection_shapes_and_rejects() -> None:
         (4, "client_port is not an integer: 'port'"),
         (5, "record has 2 fields; an ALB connection log record has at least 11 (timestamp .. tls_verify_status)"),
     ]
+
+
+def test_alb_times_cheap_path_equals_the_full_format_parse() -> None:
+    """``with_alb_times`` must give exactly ``alb_time``'s value for any text: the usual shape
+    by its cheap parse, everything else (other fractions, no fraction, damaged) by the full one."""
+    import random
+
+    import polars as pl
+
+    from pipeline.formats.alb_fields import alb_time, with_alb_times
+
+    rng = random.Random(7)
+    fixed = [
+        "2018-07-02T22:23:00.186641Z", "2016-12-31T23:59:60.000000Z", "2019-02-29T00:00:00.000000Z",
+        "2020-02-29T00:00:00.000000Z", "2018-07-02T24:00:00.000000Z", "2018-13-02T00:00:00.000000Z",
+        "2018-07-02T22:23:00Z", "2018-07-02T22:23:00.1Z", "2018-07-02T22:23:00.186641123Z", "+201-07-02T22:23:00.186641Z",
+        "0000-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z", "2018-07-02T22:23:00.18664Z",
+        "2018-07-02 22:23:00.186641Z", "2018-07-02T22:23:00,186641Z", "2018-07-02T22:23:00.+86641Z",
+        "2018-07-02T22:23:00.-86641Z", "2018-07-02T22:23:00. 86641Z", "2018-07-02T22:23:00.186641z", "", "-", None,
+    ]  # fmt: skip
+    alphabet = "0123456789-:T.Z +z,"
+    values = list(fixed)
+    for _ in range(3000):
+        v = f"{rng.randint(1990, 2040):04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 31):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 60):02d}.{rng.randint(0, 999999):06d}Z"
+        if rng.random() < 0.5:  # one character changed, dropped or doubled
+            i = rng.randrange(len(v))
+            v = rng.choice([v[:i] + rng.choice(alphabet) + v[i + 1 :], v[:i] + v[i + 1 :], v[:i] + v[i] + v[i:]])
+        values.append(v)
+    frame = pl.DataFrame({"t": values, "u": list(reversed(values))}, schema={"t": pl.String, "u": pl.String})
+    got = with_alb_times(frame, {"t": "t_ts", "u": "u_ts"})
+    want = frame.select(alb_time("t").alias("t_ts"), alb_time("u").alias("u_ts"))
+    assert got.select("t_ts", "u_ts").equals(want)
+    assert got.schema["t_ts"] == pl.Datetime("us", "UTC")
+    assert 0 < want.get_column("t_ts").null_count() < len(values) // 2  # both kinds are exercised

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..schema import ALB_ACCESS_SCHEMA, ALB_BY_AWS, ALB_LOG_ORDER, ALB_TYPES
-from .alb_fields import alb_time, apply_checks, count_extra, host_port_check, split_host_port, split_request
+from .alb_fields import apply_checks, count_extra, host_port_check, split_host_port, split_request, with_alb_times
 from .casting import dash_to_null, numeric_fields
 from .lines import count_lines
 from .quoted_log import EXTRA, NFIELDS, Layout, Token, glued_tokens, strict_tokens, tokenize_object
@@ -125,9 +125,7 @@ def parse_alb_detailed(
     frame = split_host_port(frame, "__client", "client_ip", "client_port")
     frame = split_host_port(frame, "__target", "target_ip", "target_port")
     # both times in one pass (polars runs the two parses side by side); rejected rows drop theirs
-    frame = split_request(frame).with_columns(
-        alb_time("time").alias("event_time"), alb_time("request_creation_time").alias("request_creation_ts")
-    )
+    frame = with_alb_times(split_request(frame), {"time": "event_time", "request_creation_time": "request_creation_ts"})
     client_check = host_port_check("__client", "client:port")
     target_check = host_port_check("__target", "target:port")
     n = pl.col(NFIELDS)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import polars as pl
 
 from ..schema import ALB_CONNECTION_SCHEMA, CONNECTION_FIELDS
-from .alb_fields import alb_time, apply_checks, count_extra
+from .alb_fields import apply_checks, count_extra, with_alb_times
 from .casting import dash_to_null, numeric_fields
 from .quoted_log import EXTRA, NFIELDS, Layout, tokenize_object
 from .result import ParsedObject
@@ -46,10 +46,11 @@ def parse_alb_connection_detailed(
 ) -> tuple[ParsedObject, pl.Series]:  # fmt: skip
     tok = tokenize_object(data, LAYOUT, fast=fast)
     pcols = [LAYOUT.column(i) for i in range(LAYOUT.width)]
-    frame = (
-        tok.frame.with_columns(dash_to_null(pcols))
-        .with_columns([pl.col(c).alias(CONNECTION_FIELDS[i].column) for i, c in enumerate(pcols)])
-        .with_columns(alb_time("timestamp").alias("event_time"))
+    frame = with_alb_times(
+        tok.frame.with_columns(dash_to_null(pcols)).with_columns(
+            [pl.col(c).alias(CONNECTION_FIELDS[i].column) for i, c in enumerate(pcols)]
+        ),
+        {"timestamp": "event_time"},
     )
     n = pl.col(NFIELDS)
     checks = [

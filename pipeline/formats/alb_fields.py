@@ -10,12 +10,42 @@ from .result import Reject, make_reject
 
 #: ISO 8601 as ALB writes it (``2018-07-02T22:23:00.186641Z``; fraction optional).
 ALB_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
+#: The shape of nearly every ALB time: microseconds, exactly as AWS writes them.
+_USUAL_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$"
 
 
 def alb_time(column: str) -> pl.Expr:
     """An ALB time string as a UTC timestamp (null when it is not one)."""
     # no cache: ALB times are nearly all distinct, so hashing them costs more than it saves
     return pl.col(column).str.to_datetime(ALB_TIME_FORMAT, strict=False, time_unit="us", time_zone="UTC", cache=False)
+
+
+def _usual_time(column: str) -> pl.Expr:
+    """``alb_time`` for values of ``_USUAL_SHAPE`` (null for any other) at a third of its cost.
+
+    The seconds-precision head goes through polars' fixed-width parser and the six digits
+    after the point are the microseconds; ``alb_time``'s ``%.f`` parse is the slow part.
+    """
+    col = pl.col(column)
+    head = col.str.slice(0, 19).str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False, time_unit="us", cache=False)
+    micros = col.str.slice(20, 6).cast(pl.Int64, strict=False)
+    return pl.when(col.str.contains(_USUAL_SHAPE)).then(head.dt.epoch("us") + micros).cast(pl.Datetime("us", "UTC"))
+
+
+def with_alb_times(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
+    """Add each ALB time column (source -> new name) as a UTC timestamp, exactly as ``alb_time``.
+
+    The usual shape is parsed the cheap way; only the rows it leaves null that hold a value
+    (another fraction length, no fraction, not a time at all) take ``alb_time``.
+    """
+    frame = frame.with_columns(_usual_time(src).alias(dst) for src, dst in columns.items())
+    for src, dst in columns.items():
+        left = frame.get_column(dst).is_null() & frame.get_column(src).is_not_null()
+        if left.any():
+            idx = left.arg_true()
+            careful = frame.select(alb_time(src)).to_series().gather(idx)
+            frame = frame.with_columns(frame.get_column(dst).scatter(idx, careful))
+    return frame
 
 
 def _split_last(values: pl.Series, sep: str) -> tuple[pl.Series, pl.Series]:

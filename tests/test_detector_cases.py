@@ -8,6 +8,8 @@ firing and one silent case; detectors still without one are listed in ``PENDING`
 
 from __future__ import annotations
 
+import re
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ QUERIES = default_queries_dir()
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 CASE_FILES = sorted(QUERIES.glob("*.tests.yaml"))
 #: detectors whose cases file is still to be written (the list may only shrink)
-PENDING = {"asymmetric_flow", "az_5xx_spike"}  # fmt: skip
+PENDING: set[str] = set()
 
 
 def _rows(specs: list[dict[str, Any]], table: str = "vpc_flow") -> list[dict[str, Any]]:
@@ -63,8 +65,7 @@ def _cases() -> list[Any]:
     return out
 
 
-@pytest.mark.parametrize(("detector", "case"), _cases())
-def test_case(tmp_path: Path, detector: str, case: dict[str, Any]) -> None:
+def _check_case(tmp_path: Path, detector: str, case: dict[str, Any], queries_dir: Path | None = None) -> None:
     lake = make_lake(
         tmp_path / "lake",
         vpc_flow=_rows(case.get("vpc_flow", [])),
@@ -73,7 +74,8 @@ def test_case(tmp_path: Path, detector: str, case: dict[str, Any]) -> None:
     con = open_lake(lake)
     try:
         res = run_detectors(
-            con, detectors=[detector], params={detector: case.get("params") or {}}, infer_topology=False
+            con, detectors=[detector], params={detector: case.get("params") or {}}, infer_topology=False,
+            queries_dir=queries_dir,
         )
     finally:
         con.close()
@@ -90,6 +92,28 @@ def test_case(tmp_path: Path, detector: str, case: dict[str, Any]) -> None:
     assert got == [
         {**w, "entity": {k: (None if v is None else str(v)) for k, v in w["entity"].items()}} for w in case["expect"]
     ]
+
+
+@pytest.mark.parametrize(("detector", "case"), _cases())
+def test_case(tmp_path: Path, detector: str, case: dict[str, Any]) -> None:
+    _check_case(tmp_path, detector, case)
+
+
+def test_readme_worked_example_detector_passes_its_cases(tmp_path: Path) -> None:
+    """queries/README.md's example detector and its cases, as written there, beside the shipped ones."""
+    text = (QUERIES / "README.md").read_text(encoding="utf-8").split("## Worked example", 1)[1]
+    blocks = re.findall(r"```(sql|yaml)\n(.*?)```", text, re.S)
+    sql = [b for kind, b in blocks if kind == "sql" and "\nid: " in b]
+    cases = [b for kind, b in blocks if kind == "yaml" and b.startswith("cases:")]
+    assert len(sql) == 1 and len(cases) == 1, "the worked example needs one detector and one cases block"
+    detector = re.search(r"^id: (\w+)$", sql[0], re.M).group(1)  # type: ignore[union-attr]
+    qdir = tmp_path / "queries"
+    shutil.copytree(QUERIES, qdir)
+    (qdir / f"{detector}.sql").write_text(sql[0], encoding="utf-8")
+    parsed = yaml.safe_load(cases[0])["cases"]
+    assert any(c["expect"] for c in parsed) and any(c["expect"] == [] for c in parsed)
+    for i, case in enumerate(parsed):
+        _check_case(tmp_path / str(i), detector, case, qdir)
 
 
 def test_every_detector_has_a_firing_and_a_silent_case() -> None:

@@ -119,24 +119,15 @@ svc_window AS (
     GROUP BY b, addr, port
 ),
 hits AS (
-    SELECT to_timestamp(d.b) AS bucket, d.*, s.connections, s.interface_id
+    SELECT to_timestamp(d.b) AS bucket, d.*, s.connections, s.interface_id,
+           {'addr': d.addr, 'port': d.port, 'via': d.via_interface_id} AS isl_key
     FROM dev_agg AS d
     JOIN svc_window AS s USING (b, addr, port)
     WHERE d.deviating_connections >= $min_connections
       AND d.deviating_connections / s.connections >= $min_share
       AND to_timestamp(d.b) >= time_bucket(INTERVAL '1 minute' * $window_minutes, $since)
 ),
-gaps AS (
-    SELECT *,
-           CASE WHEN bucket - lag(bucket) OVER (PARTITION BY addr, port, via_interface_id ORDER BY bucket)
-                     <= INTERVAL '1 minute' * (2 * $window_minutes) THEN 0 ELSE 1 END AS starts_island
-    FROM hits
-),
-islands AS (
-    -- consecutive windows (one quiet window in between tolerated) become one finding
-    SELECT *, sum(starts_island) OVER (PARTITION BY addr, port, via_interface_id ORDER BY bucket ROWS UNBOUNDED PRECEDING) AS island
-    FROM gaps
-),
+-- @block bucket_islands
 spans AS (
     SELECT addr, port, via_interface_id, island,
            min(bucket) AS window_start,

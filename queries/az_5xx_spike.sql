@@ -185,7 +185,7 @@ with_peers AS (
     WINDOW w AS (PARTITION BY load_balancer, dim, bucket)
 ),
 hits AS (
-    SELECT *
+    SELECT *, {'lb': load_balancer, 'az': az_key} AS isl_key
     FROM with_peers
     WHERE bucket >= $since AND bucket < $until
       AND peer_requests > 0
@@ -194,18 +194,7 @@ hits AS (
       AND rate >= $min_ratio * greatest(peer_errors / peer_requests, $rate_floor)
       AND rate >= $min_ratio * greatest(baseline_rate, $rate_floor)
 ),
-gaps AS (
-    SELECT *,
-           CASE WHEN bucket - lag(bucket) OVER (PARTITION BY load_balancer, az_key ORDER BY bucket)
-                     <= INTERVAL '1 minute' * (2 * $window_minutes) THEN 0 ELSE 1 END AS starts_island
-    FROM hits
-),
-islands AS (
-    -- overlapping or nearby windows (one quiet window in between tolerated) become one finding
-    SELECT *,
-           sum(starts_island) OVER (PARTITION BY load_balancer, az_key ORDER BY bucket ROWS UNBOUNDED PRECEDING) AS island
-    FROM gaps
-),
+-- @block bucket_islands
 raw_spans AS (
     SELECT load_balancer, dim, az_key, island,
            min(bucket) AS span_start,

@@ -112,7 +112,7 @@ with_baseline AS (
     WINDOW earlier AS (PARTITION BY grp, service ORDER BY bucket ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ),
 hits AS (
-    SELECT *,
+    SELECT *, {'grp': grp, 'service': service} AS isl_key,
            CASE WHEN own_prev_total >= $min_connections THEN own_prev_endpoint / own_prev_total END AS own_share,
            CASE WHEN peer_total >= $min_connections THEN peer_endpoint / peer_total END AS peer_share
     FROM with_baseline
@@ -122,17 +122,7 @@ hits AS (
       AND ((own_prev_total >= $min_connections AND own_prev_endpoint / own_prev_total >= $baseline_share)
            OR (peer_total >= $min_connections AND peer_endpoint / peer_total >= $baseline_share))
 ),
-gaps AS (
-    SELECT *,
-           CASE WHEN bucket - lag(bucket) OVER (PARTITION BY grp, service ORDER BY bucket)
-                     <= INTERVAL '1 minute' * (2 * $window_minutes) THEN 0 ELSE 1 END AS starts_island
-    FROM hits
-),
-islands AS (
-    -- consecutive windows (one quiet window in between tolerated) become one finding
-    SELECT *, sum(starts_island) OVER (PARTITION BY grp, service ORDER BY bucket ROWS UNBOUNDED PRECEDING) AS island
-    FROM gaps
-),
+-- @block bucket_islands
 spans AS (
     SELECT grp, service, island,
            min(bucket) AS window_start,

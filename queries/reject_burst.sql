@@ -79,36 +79,26 @@ per_window AS (
     GROUP BY dstaddr, w
 ),
 ep_windows AS (  -- windows at or above min_rejects (and not a scan) are loud; the baseline counts REJECTs
-    SELECT dstaddr AS k, w, rejects >= $min_rejects AND ports <= $max_ports AS loud, rejects AS base_a, 0 AS base_b
+                 -- (base_b: the records, for the evidence)
+    SELECT dstaddr AS k, w, rejects >= $min_rejects AND ports <= $max_ports AS loud, rejects AS base_a, records AS base_b
     FROM per_window
 ),
 -- @block spike_episodes
-scored AS (
-    SELECT p.*, s.island, s.history, s.baseline_mean, s.fires
-    FROM spike_windows AS s
-    JOIN per_window AS p ON p.dstaddr = s.k AND p.w = s.w
-),
 islands AS (  -- an episode with a firing window is reported whole, from its first loud window
-    SELECT
-        dstaddr, island,
-        min(w) AS w_first, max(w) AS w_last,
-        sum(rejects)::BIGINT AS rejects, sum(records)::BIGINT AS records,
-        any_value(baseline_mean) AS baseline_mean,
-        any_value(history) AS history_windows,
-        CASE WHEN any_value(history) >= $min_history_windows THEN 'baseline' ELSE 'short history' END AS judged_by,
-        max(rejects) AS peak_rejects
-    FROM scored
-    WHERE w >= epoch($since)::BIGINT // ($window_minutes * 60)
-    GROUP BY dstaddr, island
-    HAVING bool_or(fires)
+    SELECT k AS dstaddr, island, w_first, w_last, counted AS rejects, counted_b AS records, peak AS peak_rejects,
+           baseline_mean, ratio, history_windows, judged_by
+    FROM spike_islands
 ),
+dom_rows AS (  -- the episode's connections: is one port, interface or subnet most of them?
+    SELECT i.dstaddr AS k, i.island, i.rejects AS of_n, c.dstport AS a1, c.interface_id AS a2, c.subnet_id AS a3
+    FROM islands AS i
+    JOIN conns AS c ON c.dstaddr = i.dstaddr AND c.w BETWEEN i.w_first AND i.w_last
+),
+-- @block dominant
 detail AS (
     SELECT
         i.dstaddr, i.island,
         count(DISTINCT c.srcaddr) AS sources,
-        mode(c.dstport ORDER BY c.dstport) AS top_port,
-        mode(c.interface_id ORDER BY c.interface_id) AS top_interface,
-        mode(c.subnet_id ORDER BY c.subnet_id) AS top_subnet,
         count(DISTINCT c.dstport) AS ports,
         list({'source_uri': c.source_uri, 'source_line': c.source_line, 'srcaddr': c.srcaddr, 'dstport': c.dstport}
              ORDER BY c.source_uri, c.source_line)[1:5] AS samples,
@@ -116,16 +106,6 @@ detail AS (
     FROM islands AS i
     JOIN conns AS c ON c.dstaddr = i.dstaddr AND c.w BETWEEN i.w_first AND i.w_last
     GROUP BY i.dstaddr, i.island, i.w_first, i.w_last
-),
-shares AS (
-    SELECT i.dstaddr, i.island,
-           count_if(c.dstport = d.top_port) AS port_count,
-           count_if(c.interface_id = d.top_interface) AS iface_count,
-           count_if(c.subnet_id = d.top_subnet) AS subnet_count
-    FROM islands AS i
-    JOIN detail AS d ON d.dstaddr = i.dstaddr AND d.island = i.island
-    JOIN conns AS c ON c.dstaddr = i.dstaddr AND c.w BETWEEN i.w_first AND i.w_last
-    GROUP BY i.dstaddr, i.island
 )
 SELECT
     to_timestamp(i.w_first * $window_minutes * 60) AS window_start,
@@ -133,24 +113,24 @@ SELECT
     i.dstaddr,
     -- one sending host's retries are that host's problem, not an outage: low, never high
     CASE WHEN d.sources <= 1 THEN 'low' END AS severity,
-    CASE WHEN s.port_count > $dominant_share * i.rejects THEN d.top_port END AS dstport,
-    CASE WHEN s.iface_count > $dominant_share * i.rejects THEN d.top_interface END AS interface_id,
-    CASE WHEN s.subnet_count > $dominant_share * i.rejects THEN d.top_subnet END AS subnet_id,
+    m.named1 AS dstport,
+    m.named2 AS interface_id,
+    m.named3 AS subnet_id,
     i.rejects,
     i.records,
     i.peak_rejects,
-    round(i.baseline_mean, 2) AS baseline_mean,
+    i.baseline_mean,
     i.history_windows,
     i.judged_by,
-    round(i.peak_rejects / greatest(i.baseline_mean, 1), 1) AS ratio,
+    i.ratio,
     d.sources,
     d.ports,
-    d.top_port,
-    coalesce(d.top_subnet, 'unknown (v2 flow logs)') AS busiest_subnet,
-    d.top_interface AS busiest_interface,
+    m.a1 AS top_port,
+    coalesce(m.a3, 'unknown (v2 flow logs)') AS busiest_subnet,
+    m.a2 AS busiest_interface,
     d.sample_sources,
     d.samples
 FROM islands AS i
 JOIN detail AS d ON d.dstaddr = i.dstaddr AND d.island = i.island
-JOIN shares AS s ON s.dstaddr = i.dstaddr AND s.island = i.island
+JOIN dominant AS m ON m.k = i.dstaddr AND m.island = i.island
 ORDER BY window_start, i.dstaddr

@@ -109,31 +109,22 @@ ep_windows AS (  -- windows at or above min_rejects are loud; the baseline count
     FROM per_window
 ),
 -- @block spike_episodes
-scored AS (
-    SELECT p.*, s.island, s.history, s.baseline_mean, s.fires
-    FROM spike_windows AS s
-    JOIN per_window AS p ON p.place = s.k AND p.w = s.w
-),
 islands AS (  -- an episode with a firing window is reported whole, from its first loud window
-    SELECT
-        place, island,
-        min(w) AS w_first, max(w) AS w_last,
-        sum(rejects)::BIGINT AS rejects,
-        any_value(baseline_mean) AS baseline_mean,
-        any_value(history) AS history_windows,
-        CASE WHEN any_value(history) >= $min_history_windows THEN 'baseline' ELSE 'short history' END AS judged_by,
-        max(rejects) AS peak_rejects
-    FROM scored
-    WHERE w >= epoch($since)::BIGINT // ($window_minutes * 60)
-    GROUP BY place, island
-    HAVING bool_or(fires)
+    SELECT k AS place, island, w_first, w_last, counted AS rejects, peak AS peak_rejects,
+           baseline_mean, ratio, history_windows, judged_by
+    FROM spike_islands
 ),
+dom_rows AS (  -- the episode's connections: is one interface, server or source port most of them?
+    SELECT i.place AS k, i.island, i.rejects AS of_n, c.interface_id AS a1, c.srcaddr AS a2, c.srcport AS a3
+    FROM islands AS i
+    JOIN conns AS c ON c.place = i.place AND c.w BETWEEN i.w_first AND i.w_last
+),
+-- @block dominant
 detail AS (
     SELECT
         i.place, i.island,
         mode(c.subnet_id ORDER BY c.subnet_id) AS subnet_id, mode(c.az_id ORDER BY c.az_id) AS az_id,
         mode(c.src_net ORDER BY c.src_net) AS src_net,
-        mode(c.interface_id ORDER BY c.interface_id) AS top_interface, mode(c.srcaddr ORDER BY c.srcaddr) AS top_server, mode(c.srcport ORDER BY c.srcport) AS top_port,
         count(DISTINCT c.srcaddr) AS servers, count(DISTINCT c.dstaddr) AS peers,
         sum(c.records)::BIGINT AS records,
         list(DISTINCT c.dstaddr ORDER BY c.dstaddr)[1:10] AS sample_peers,
@@ -143,16 +134,6 @@ detail AS (
     FROM islands AS i
     JOIN conns AS c ON c.place = i.place AND c.w BETWEEN i.w_first AND i.w_last
     GROUP BY i.place, i.island
-),
-shares AS (
-    SELECT i.place, i.island,
-           count_if(c.interface_id = d.top_interface) AS iface_count,
-           count_if(c.srcaddr = d.top_server) AS server_count,
-           count_if(c.srcport = d.top_port) AS port_count
-    FROM islands AS i
-    JOIN detail AS d ON d.place = i.place AND d.island = i.island
-    JOIN conns AS c ON c.place = i.place AND c.w BETWEEN i.w_first AND i.w_last
-    GROUP BY i.place, i.island
 )
 SELECT
     to_timestamp(i.w_first * $window_minutes * 60) AS window_start,
@@ -160,23 +141,23 @@ SELECT
     d.subnet_id,
     d.az_id,
     d.src_net,
-    CASE WHEN s.iface_count > $dominant_share * i.rejects THEN d.top_interface END AS interface_id,
-    CASE WHEN s.server_count > $dominant_share * i.rejects THEN d.top_server END AS srcaddr,
-    CASE WHEN s.port_count > $dominant_share * i.rejects THEN d.top_port END AS srcport,
+    m.named1 AS interface_id,
+    m.named2 AS srcaddr,
+    m.named3 AS srcport,
     i.place,
     i.rejects,
     d.records,
     i.peak_rejects,
-    round(i.baseline_mean, 2) AS baseline_mean,
+    i.baseline_mean,
     i.history_windows,
     i.judged_by,
-    round(i.peak_rejects / greatest(i.baseline_mean, 1), 1) AS ratio,
+    i.ratio,
     d.servers,
     d.peers,
-    d.top_port,
+    m.a3 AS top_port,
     d.sample_peers,
     d.samples
 FROM islands AS i
 JOIN detail AS d ON d.place = i.place AND d.island = i.island
-JOIN shares AS s ON s.place = i.place AND s.island = i.island
+JOIN dominant AS m ON m.k = i.place AND m.island = i.island
 ORDER BY window_start, i.place

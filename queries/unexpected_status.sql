@@ -84,23 +84,13 @@ odd AS (
     GROUP BY ALL
 ),
 hits AS (
-    SELECT o.*, p.responses, o.unexpected / p.responses AS share
+    SELECT o.*, p.responses, o.unexpected / p.responses AS share,
+           {'lb': o.load_balancer, 'ip': o.target_ip, 'port': o.target_port, 'code': o.target_status_code} AS isl_key
     FROM odd AS o
     JOIN per_target AS p USING (bucket, load_balancer, target_ip, target_port)
     WHERE o.unexpected >= $min_requests AND o.unexpected / p.responses >= $min_share
 ),
-gaps AS (
-    SELECT *,
-           CASE WHEN bucket - lag(bucket) OVER (PARTITION BY load_balancer, target_ip, target_port, target_status_code ORDER BY bucket)
-                     <= INTERVAL '1 minute' * (2 * $window_minutes) THEN 0 ELSE 1 END AS starts_island
-    FROM hits
-),
-islands AS (
-    -- consecutive windows (one quiet window in between tolerated) become one finding
-    SELECT *,
-           sum(starts_island) OVER (PARTITION BY load_balancer, target_ip, target_port, target_status_code ORDER BY bucket ROWS UNBOUNDED PRECEDING) AS island
-    FROM gaps
-),
+-- @block bucket_islands
 spans AS (
     SELECT
         min(bucket) AS window_start,

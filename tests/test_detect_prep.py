@@ -125,6 +125,56 @@ def test_episodes_block() -> None:
     ]
 
 
+def test_spike_islands_block() -> None:
+    """An episode with a firing window is reported whole: counts over its loud windows, its peak
+    against the baseline; an episode that never fires, or ended before $since, is not."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE flow_first_seen AS SELECT 0 AS first_start")
+    # key 'a': 10 quiet windows of 2, then loud 20 (fires: 10x the baseline mean 2) and 22 (5,
+    # below 4x, still part of the episode); key 'b': loud but never 4x its baseline
+    rows = [("a", w, False, 2, 1) for w in range(10, 20)] + [("a", 20, True, 20, 7), ("a", 22, True, 5, 3)]
+    rows += [("b", w, False, 5, 0) for w in range(10, 20)] + [("b", 20, True, 12, 0)]
+    con.execute("CREATE TABLE ep_windows (k VARCHAR, w BIGINT, loud BOOLEAN, base_a BIGINT, base_b BIGINT)")
+    con.executemany("INSERT INTO ep_windows VALUES (?, ?, ?, ?, ?)", rows)
+    sql = expand_blocks("WITH\n-- @block spike_episodes\ndone AS (SELECT * FROM spike_islands)\n"
+                        "SELECT k, island, w_first, w_last, counted, counted_b, peak, baseline_mean, ratio, history_windows,"
+                        " judged_by FROM done ORDER BY k", QDIR)
+    params = {"baseline_windows": 10, "window_minutes": 1, "spike_ratio": 4.0, "min_history_windows": 6, "min_rejects": 3}
+    got = con.execute(sql, {**params, "since": datetime.fromtimestamp(0, UTC)}).fetchall()
+    assert got == [("a", 1, 20, 22, 25, 10, 20, 2.0, 10.0, 10, "baseline")]
+    # an episode before $since is the past, not a finding
+    assert con.execute(sql, {**params, "since": datetime.fromtimestamp(23 * 60, UTC)}).fetchall() == []
+
+
+def test_dominant_block() -> None:
+    """The most frequent value of each attribute (ties: the smallest), named only above the share."""
+    con = duckdb.connect()
+    rows = [("x", 1, 10, 443, "eni-a", None)] * 6 + [("x", 1, 10, 80, "eni-b", None)] * 4
+    rows += [("y", 1, 2, 22, "eni-c", "subnet-1"), ("y", 1, 2, 23, "eni-c", "subnet-2")]
+    con.execute("CREATE TABLE dom_rows (k VARCHAR, island BIGINT, of_n BIGINT, a1 BIGINT, a2 VARCHAR, a3 VARCHAR)")
+    con.executemany("INSERT INTO dom_rows VALUES (?, ?, ?, ?, ?, ?)", rows)
+    sql = expand_blocks("WITH\n-- @block dominant\ndone AS (SELECT * FROM dominant)\n"
+                        "SELECT k, a1, a2, a3, named1, named2, named3 FROM done ORDER BY k", QDIR)
+    assert con.execute(sql, {"dominant_share": 0.5}).fetchall() == [
+        ("x", 443, "eni-a", None, 443, "eni-a", None),  # 6 of 10 > half; no subnet known
+        ("y", 22, "eni-c", "subnet-1", None, "eni-c", None),  # a tie: the smallest, not dominant
+    ]
+    assert con.execute(sql, {"dominant_share": 0.6}).fetchall()[0][4:] == (None, None, None)
+
+
+def test_bucket_islands_block() -> None:
+    """Firing windows of one key, one quiet window apart at most, share an episode number."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE raw (m INTEGER, name VARCHAR, port BIGINT)")
+    con.executemany("INSERT INTO raw VALUES (?, ?, 443)", [(0, "a"), (5, "a"), (15, "a"), (30, "a"), (5, "b")])
+    con.execute("CREATE TABLE hits AS SELECT TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_minutes(m) AS bucket, m, name, "
+                "{'name': name, 'port': port} AS isl_key FROM raw")
+    sql = expand_blocks("WITH\n-- @block bucket_islands\ndone AS (SELECT * FROM islands)\n"
+                        "SELECT name, m, island FROM done ORDER BY name, m", QDIR)
+    # 0, 5, 15 (one quiet 5-minute window between 5 and 15): one episode; 30: the next
+    assert con.execute(sql, {"window_minutes": 5}).fetchall() == [("a", 0, 1), ("a", 5, 1), ("a", 15, 1), ("a", 30, 2), ("b", 5, 1)]
+
+
 def test_block_line_needs_an_existing_block() -> None:
     with pytest.raises(ValueError, match="block 'nope'"):
         expand_blocks("WITH\n-- @block nope\nx AS (SELECT 1) SELECT 1", QDIR)

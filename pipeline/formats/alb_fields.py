@@ -43,7 +43,7 @@ def with_alb_times(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame
         left = frame.get_column(dst).is_null() & frame.get_column(src).is_not_null()
         if left.any():
             idx = left.arg_true()
-            careful = frame.select(alb_time(src)).to_series().gather(idx)
+            careful = frame.select(pl.col(src).gather(idx)).select(alb_time(src)).to_series()
             frame = frame.with_columns(frame.get_column(dst).scatter(idx, careful))
     return frame
 

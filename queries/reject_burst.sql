@@ -89,10 +89,8 @@ islands AS (  -- an episode with a firing window is reported whole, from its fir
            baseline_mean, ratio, history_windows, judged_by
     FROM spike_islands
 ),
-dom_rows AS (  -- the episode's connections: is one port, interface or subnet most of them?
-    SELECT i.dstaddr AS k, i.island, i.rejects AS of_n, c.dstport AS a1, c.interface_id AS a2, c.subnet_id AS a3
-    FROM islands AS i
-    JOIN conns AS c ON c.dstaddr = i.dstaddr AND c.w BETWEEN i.w_first AND i.w_last
+dom_items AS (  -- what the evidence may name: does one port, interface or subnet carry the REJECTs?
+    SELECT dstaddr AS k, w, dstport AS a1, interface_id AS a2, subnet_id AS a3 FROM conns
 ),
 -- @block dominant
 detail AS (

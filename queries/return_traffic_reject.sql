@@ -114,10 +114,8 @@ islands AS (  -- an episode with a firing window is reported whole, from its fir
            baseline_mean, ratio, history_windows, judged_by
     FROM spike_islands
 ),
-dom_rows AS (  -- the episode's connections: is one interface, server or source port most of them?
-    SELECT i.place AS k, i.island, i.rejects AS of_n, c.interface_id AS a1, c.srcaddr AS a2, c.srcport AS a3
-    FROM islands AS i
-    JOIN conns AS c ON c.place = i.place AND c.w BETWEEN i.w_first AND i.w_last
+dom_items AS (  -- what the evidence may name: does one interface, server or source port carry the REJECTs?
+    SELECT place AS k, w, interface_id AS a1, srcaddr AS a2, srcport AS a3 FROM conns
 ),
 -- @block dominant
 detail AS (

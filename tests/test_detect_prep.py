@@ -147,12 +147,16 @@ def test_spike_islands_block() -> None:
 
 
 def test_dominant_block() -> None:
-    """The most frequent value of each attribute (ties: the smallest), named only above the share."""
+    """The most frequent value of each attribute over an episode's windows (ties: the smallest),
+    named only when it holds more than the share of the episode's count."""
     con = duckdb.connect()
-    rows = [("x", 1, 10, 443, "eni-a", None)] * 6 + [("x", 1, 10, 80, "eni-b", None)] * 4
-    rows += [("y", 1, 2, 22, "eni-c", "subnet-1"), ("y", 1, 2, 23, "eni-c", "subnet-2")]
-    con.execute("CREATE TABLE dom_rows (k VARCHAR, island BIGINT, of_n BIGINT, a1 BIGINT, a2 VARCHAR, a3 VARCHAR)")
-    con.executemany("INSERT INTO dom_rows VALUES (?, ?, ?, ?, ?, ?)", rows)
+    con.execute("CREATE TABLE spike_islands (k VARCHAR, island BIGINT, w_first BIGINT, w_last BIGINT, counted BIGINT)")
+    con.executemany("INSERT INTO spike_islands VALUES (?, ?, ?, ?, ?)", [("x", 1, 10, 12, 10), ("y", 1, 10, 10, 2)])
+    items = [("x", 10, 443, "eni-a", None)] * 6 + [("x", 12, 80, "eni-b", None)] * 4
+    items += [("x", 9, 80, "eni-b", None)] * 9  # before the episode: not part of it
+    items += [("y", 10, 22, "eni-c", "subnet-1"), ("y", 10, 23, "eni-c", "subnet-2")]
+    con.execute("CREATE TABLE dom_items (k VARCHAR, w BIGINT, a1 BIGINT, a2 VARCHAR, a3 VARCHAR)")
+    con.executemany("INSERT INTO dom_items VALUES (?, ?, ?, ?, ?)", items)
     sql = expand_blocks("WITH\n-- @block dominant\ndone AS (SELECT * FROM dominant)\n"
                         "SELECT k, a1, a2, a3, named1, named2, named3 FROM done ORDER BY k", QDIR)
     assert con.execute(sql, {"dominant_share": 0.5}).fetchall() == [

@@ -116,3 +116,38 @@ def test_kill_9_during_compaction_leaves_every_row_exactly_once(tmp_path: Path) 
     assert {t.table: t.partitions for t in status.tables if t.files} == {
         t.table: t.files for t in status.tables if t.files
     }  # one file per partition after the final compaction
+
+
+# A writer killed inside its ledger transaction: it has changed pages (journaled) and dies.
+_KILLED_MID_COMMIT = """
+import os, signal, sqlite3, sys
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("PRAGMA cache_size = 1")  # changed pages spill into the database file at once
+con.execute("BEGIN IMMEDIATE")
+con.execute("DELETE FROM files")
+con.execute("INSERT INTO files (path, table_name, rows, created_at) VALUES ('vpc_flow/x.parquet', 'vpc_flow', 1, 'now')")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_reader_after_a_writer_killed_mid_commit_sees_the_last_commit(tmp_path: Path) -> None:
+    """The hot journal a killed commit leaves makes a read-only SQLite connection refuse to read;
+    the reader must roll it back and read the last committed files, never glob every file (a
+    compaction's new file beside the files it replaces would then be read twice)."""
+    from pipeline.lake.ledger import committed_files, ledger_path
+
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    build_source(src, n=12)
+    subprocess.run([*ingest_cmd(src, lake), "--no-compact"], check=True, capture_output=True)
+    before, files = content(lake), committed_files(lake)
+    assert files and files["vpc_flow"]
+    # what a compaction writes before its commit: a file with rows the committed files hold
+    first = lake / files["vpc_flow"][0]
+    (first.parent / "part-compacted-uncommitted.parquet").write_bytes(first.read_bytes())
+    ledger = ledger_path(lake)
+    killed = subprocess.run([sys.executable, "-c", _KILLED_MID_COMMIT, str(ledger)], capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
+    assert ledger.with_name(ledger.name + "-journal").exists()
+    assert committed_files(lake) == files
+    assert content(lake) == before
+    assert not ledger.with_name(ledger.name + "-journal").exists()  # rolled back, as the next writer would

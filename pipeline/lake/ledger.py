@@ -343,6 +343,38 @@ def _ledger_file(lake: str | Path | LakeLocation) -> Iterator[Path | None]:
     yield path if path.exists() else None
 
 
+def connect_read(path: Path) -> sqlite3.Connection:
+    """A read-only connection to a ledger, past what a killed writer left behind.
+
+    An ingest or compaction killed in mid-commit leaves a hot journal; SQLite rolls it back
+    on the next open that may write, but a read-only connection refuses to read at all
+    ("attempt to write a readonly database"). Roll it back first, as the next writer would,
+    so a reader sees the last committed state, never a half-committed one.
+    """
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    con = sqlite3.connect(uri, uri=True)
+    try:
+        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return con
+    except sqlite3.OperationalError as e:
+        con.close()
+        if not path.with_name(path.name + "-journal").exists():
+            raise LakeError(f"ledger {str(path)!r} is unreadable ({e}); restore it from a backup or move the lake aside") from None
+    try:
+        rw = sqlite3.connect(path)
+        try:
+            rw.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the open rolls the journal back
+        finally:
+            rw.close()
+    except sqlite3.Error as e:
+        raise LakeError(
+            f"ledger {str(path)!r} holds a commit that a killed ingest or compaction left unfinished, and rolling "
+            f"it back needs write access ({e}); run 'flowsleuth ingest' on this lake where it is writable"
+        ) from None
+    log.info("ledger %s: rolled back a commit a killed writer left unfinished", path)
+    return sqlite3.connect(uri, uri=True)
+
+
 def read_ledger(lake: str | Path | LakeLocation, table: str = "objects") -> Any:
     """A ledger table as a polars DataFrame (for notebooks and tests)."""
     import polars as pl
@@ -352,7 +384,7 @@ def read_ledger(lake: str | Path | LakeLocation, table: str = "objects") -> Any:
     with _ledger_file(lake) as path:
         if path is None:
             raise FileNotFoundError(f"lake {str(lake)!r} has no ledger")
-        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        con = connect_read(path)
         try:
             cur = con.execute(f"SELECT * FROM {table}")
             cols = [d[0] for d in cur.description]
@@ -366,15 +398,18 @@ def committed_files(lake: str | Path | LakeLocation) -> dict[str, list[str]] | N
     with _ledger_file(lake) as path:
         if path is None:
             return None
-        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        con = connect_read(path)
         try:
             check_version(con, path)
+            if not con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'files'").fetchone():
+                return None  # a ledger no ingest has written to yet
             out: dict[str, list[str]] = {}
             for p, t in con.execute("SELECT path, table_name FROM files ORDER BY path"):
                 out.setdefault(t, []).append(p)
             return out
-        except sqlite3.OperationalError:
-            return None
+        except sqlite3.Error as e:
+            # never fall back to reading every file: that would show a half-done commit's rows twice
+            raise LakeError(f"ledger {str(path)!r} is unreadable ({e}); restore it from a backup or move the lake aside") from None
         finally:
             con.close()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from ..errors import LakeError
 from ..schema import EVENT_TIME_COLUMN, TABLES
 from .compact import partition_of
-from .ledger import check_version, ledger_path
+from .ledger import check_version, connect_read, ledger_path
 from .writer import _DATE_DIR, _HOUR_DIR, REJECTS_DIR
 
 
@@ -65,7 +64,7 @@ def lake_status(lake: str | Path) -> LakeStatus:
     path = ledger_path(lake)
     if not path.exists():
         raise LakeError(f"{str(lake)!r} has no ledger ({path}); it is not a lake written by flowsleuth ingest")
-    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    con = connect_read(path)
     try:
         status = LakeStatus(lake=str(lake), schema_version=check_version(con, path))
         per: dict[str, TableStatus] = {t: TableStatus(t) for t in TABLES}

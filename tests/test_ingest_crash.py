@@ -151,3 +151,21 @@ def test_reader_after_a_writer_killed_mid_commit_sees_the_last_commit(tmp_path: 
     assert committed_files(lake) == files
     assert content(lake) == before
     assert not ledger.with_name(ledger.name + "-journal").exists()  # rolled back, as the next writer would
+
+
+def test_a_corrupt_ledger_is_one_line_error_not_a_glob(tmp_path: Path) -> None:
+    """A ledger that is not a database stops readers with a LakeError naming it; they never read
+    every file instead (that could show a half-done commit's rows twice)."""
+    from pipeline.errors import LakeError
+    from pipeline.lake.ledger import committed_files, ledger_path
+
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    build_source(src, n=4)
+    subprocess.run([*ingest_cmd(src, lake), "--no-compact"], check=True, capture_output=True)
+    ledger_path(lake).write_bytes(b"not a database, " * 64)
+    with pytest.raises(LakeError, match="is unreadable") as err:
+        committed_files(lake)
+    assert "\n" not in str(err.value)
+    cli = subprocess.run([sys.executable, "-m", "pipeline.cli", "lake", "status", "--lake", str(lake)],
+                         capture_output=True, text=True)  # fmt: skip
+    assert cli.returncode != 0 and "is unreadable" in cli.stderr and "Traceback" not in cli.stderr

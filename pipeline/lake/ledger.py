@@ -85,6 +85,11 @@ def check_version(con: sqlite3.Connection, path: Path) -> int:
     return version
 
 
+def unreadable(path: Path, e: Exception) -> LakeError:
+    """The one error for a ledger SQLite cannot read (corrupt, truncated, not a database)."""
+    return LakeError(f"ledger {str(path)!r} is unreadable ({e}); restore it from a backup or move the lake aside")
+
+
 def _upgrade(con: sqlite3.Connection) -> None:
     """Bring a version-1 ledger (or a new file) to ``SCHEMA_VERSION`` in one transaction."""
     con.execute("BEGIN IMMEDIATE")
@@ -174,7 +179,7 @@ class Ledger:
             if check_version(self.con, path) < SCHEMA_VERSION:
                 _upgrade(self.con)
         except sqlite3.DatabaseError as e:
-            raise LakeError(f"ledger {str(path)!r} is unreadable ({e}); restore it from a backup or move the lake aside") from None
+            raise unreadable(path, e) from None
 
     def close(self) -> None:
         self.con.close()
@@ -356,10 +361,10 @@ def connect_read(path: Path) -> sqlite3.Connection:
     try:
         con.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return con
-    except sqlite3.OperationalError as e:
+    except sqlite3.DatabaseError as e:
         con.close()
         if not path.with_name(path.name + "-journal").exists():
-            raise LakeError(f"ledger {str(path)!r} is unreadable ({e}); restore it from a backup or move the lake aside") from None
+            raise unreadable(path, e) from None
     try:
         rw = sqlite3.connect(path)
         try:
@@ -409,7 +414,7 @@ def committed_files(lake: str | Path | LakeLocation) -> dict[str, list[str]] | N
             return out
         except sqlite3.Error as e:
             # never fall back to reading every file: that would show a half-done commit's rows twice
-            raise LakeError(f"ledger {str(path)!r} is unreadable ({e}); restore it from a backup or move the lake aside") from None
+            raise unreadable(path, e) from None
         finally:
             con.close()
 

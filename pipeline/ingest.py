@@ -257,13 +257,18 @@ _PARSE_SLOTS = threading.BoundedSemaphore(_PARSE_SLOTS_N)
 _STAGE_QUEUE = 2
 
 
-#: Small ALB objects (AWS writes one per load-balancer node every 5 minutes, often a few
-#: thousand lines) are parsed several at a time (``formats.alb.parse_alb_many``): a parse
-#: has a fixed cost of ~100 polars calls. Objects up to this size (as listed, compressed) ...
+#: Small text objects are parsed several at a time: ALB ones (AWS writes one per
+#: load-balancer node every 5 minutes, often a few thousand lines) by
+#: ``formats.alb.parse_alb_many``, flow-log ones with the same header line (quiet accounts
+#: deliver thousands of a few hundred lines) by ``formats.vpcflow.parse_vpcflow_many``: a
+#: parse has a fixed cost of dozens of polars calls. Objects up to this size (as listed, compressed) ...
 GROUP_OBJECT_BYTES = 2 << 20
 #: ... grouped up to this total and count.
 GROUP_BYTES = 5 << 19  # 2.5 MB
 GROUP_OBJECTS = 16
+#: Flow-log objects up to this size are grouped: the fixed cost matters below ~20k lines
+#: (a 1 MB object, ~40k lines, parsed alone or in pairs took the same CPU, and pairs more memory).
+GROUP_FLOW_OBJECT_BYTES = 256 << 10
 
 Candidate = tuple[Source, ObjectRef, KeyInfo, "Prior | None"]
 
@@ -273,13 +278,16 @@ def _fetch_and_parse(source: Source, ref: ObjectRef, info: KeyInfo, max_size: in
     return _fetch_and_parse_group([(source, ref, info, prior)], max_size)[0]
 
 
+_GROUPED_TABLES = ("alb_access", "vpc_flow")
+
+
 def _groupable(info: KeyInfo, ref: ObjectRef) -> bool:
-    return info.table == "alb_access" and info.fmt != "parquet" and ref.size <= GROUP_OBJECT_BYTES
+    limit = GROUP_FLOW_OBJECT_BYTES if info.table == "vpc_flow" else GROUP_OBJECT_BYTES
+    return info.table in _GROUPED_TABLES and info.fmt != "parquet" and ref.size <= limit
 
 
 def _fetch_and_parse_group(items: list[Candidate], max_size: int) -> list[_Outcome]:
-    """Worker: ``_fetch_and_parse`` for consecutive objects, small ALB ones parsed together. Never raises."""
-    from .formats.alb import groupable, parse_alb_many
+    """Worker: ``_fetch_and_parse`` for consecutive objects of one table, small ones parsed together. Never raises."""
 
     outs: list[_Outcome] = []
     fetched: list[tuple[_Outcome, bytes]] = []
@@ -295,24 +303,15 @@ def _fetch_and_parse_group(items: list[Candidate], max_size: int) -> list[_Outco
         with _PARSE_SLOTS:
             texts: list[tuple[_Outcome, bytes]] = []
             for out, data in fetched:
-                if len(fetched) > 1 and out.info.table == "alb_access" and out.info.fmt != "parquet":
+                if len(fetched) > 1 and out.info.table in _GROUPED_TABLES and out.info.fmt != "parquet":
                     text = _guarded(out, partial(_decode, out, data, max_size))
                     if text is not None:
                         texts.append((out, text))
                 else:
                     _guarded(out, partial(_parse, out, data, out.ref, out.info, max_size))
             del fetched
-            together = [(o, t) for o, t in texts if groupable(t)]
-            if len(together) > 1:
-                try:
-                    parsed = parse_alb_many(
-                        [(t, o.ref.uri, o.info.node_ip, o.info.load_balancer) for o, t in together], uri_column=False
-                    )
-                except Exception:  # noqa: BLE001 - parse them one by one below, which reports per object
-                    log.debug("grouped ALB parse failed; parsing one by one", exc_info=True)
-                else:
-                    for (o, _), p in zip(together, parsed, strict=True):
-                        _take_parsed(o, p)
+            for together in _parse_groups(texts):
+                if _parse_together(together):
                     done = {id(o) for o, _ in together}
                     texts = [(o, t) for o, t in texts if id(o) not in done]
             for out, text in texts:
@@ -321,6 +320,40 @@ def _fetch_and_parse_group(items: list[Candidate], max_size: int) -> list[_Outco
         if out.status != "failed":
             out.failure = None
     return outs
+
+
+def _parse_groups(texts: list[tuple[_Outcome, bytes]]) -> list[list[tuple[_Outcome, bytes]]]:
+    """The decoded objects that can be parsed together: ALB ones, flow-log ones by header line."""
+    from .formats.alb import groupable
+    from .formats.vpcflow import flow_group_key
+
+    groups: dict[tuple[str, bytes], list[tuple[_Outcome, bytes]]] = {}
+    for out, text in texts:
+        key: tuple[str, bytes] | None = ("alb", b"") if out.info.table == "alb_access" and groupable(text) else None
+        if out.info.table == "vpc_flow":
+            head = flow_group_key(text)
+            key = None if head is None else ("flow", head)
+        if key is not None:
+            groups.setdefault(key, []).append((out, text))
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _parse_together(together: list[tuple[_Outcome, bytes]]) -> bool:
+    """Parse one group in one call; False: it failed, and its objects are parsed one by one (which reports per object)."""
+    from .formats.alb import parse_alb_many
+    from .formats.vpcflow import parse_vpcflow_many
+
+    try:
+        if together[0][0].info.table == "alb_access":
+            parsed = parse_alb_many([(t, o.ref.uri, o.info.node_ip, o.info.load_balancer) for o, t in together], uri_column=False)
+        else:
+            parsed = parse_vpcflow_many([(t, o.ref.uri) for o, t in together], uri_column=False)
+    except Exception:  # noqa: BLE001 - see the docstring
+        log.debug("grouped parse failed; parsing one by one", exc_info=True)
+        return False
+    for (o, _), p in zip(together, parsed, strict=True):
+        _take_parsed(o, p)
+    return True
 
 
 def _guarded(out: _Outcome, step: Callable[[], Any]) -> Any:
@@ -706,7 +739,7 @@ def _run(
                     if sink is not None:
                         sink.listed(ref.size)
                     if group and not (
-                        _groupable(info, ref) and _groupable(group[0][2], group[0][1])
+                        _groupable(info, ref) and _groupable(group[0][2], group[0][1]) and info.table == group[0][2].table
                         and group_bytes + ref.size <= GROUP_BYTES and len(group) < GROUP_OBJECTS
                     ):  # fmt: skip
                         submit()

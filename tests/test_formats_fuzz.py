@@ -194,6 +194,69 @@ def test_fuzz_alb_grouped_parse_equals_one_by_one(seed: int) -> None:
             assert (got.lines_read, got.header_lines, got.extra_field_lines) == (want.lines_read, want.header_lines, want.extra_field_lines), d
 
 
+def _flow_object(rnd: random.Random, headers: list[str]) -> bytes:
+    """A flow-log object for grouping: one of ``headers``, sometimes repeated inside (concatenated
+    objects), sometimes nothing after it, damaged lines, with or without a final newline."""
+    header = rnd.choice(headers)
+    lines = [header] + [_flow_line(rnd) for _ in range(rnd.choice([0, 1, 3, 20, 60]))]
+    if len(lines) > 2 and rnd.random() < 0.2:
+        lines.insert(rnd.randrange(2, len(lines)), header)
+    data = ("\n".join(lines) + ("\n" if rnd.random() < 0.8 else "")).encode("utf-8")
+    if rnd.random() < 0.1:
+        at = rnd.randrange(len(data) + 1)
+        data = data[:at] + rnd.choice([b"\xff", b"\xc3", b"\r", b"\t"]) + data[at:]
+    return data
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fuzz_flow_grouped_parse_equals_one_by_one(seed: int) -> None:
+    """Ingest parses small flow objects with the same header together (``parse_vpcflow_many``):
+    each gets exactly what it gets alone: rows, line numbers, rejects, header and line counts."""
+    from pipeline.formats.vpcflow import flow_group_key, parse_vpcflow, parse_vpcflow_many
+
+    rnd = random.Random(6000 + seed)
+    default = " ".join(FLOW_DEFAULT_HEADER)
+    reordered = " ".join([*FLOW_DEFAULT_HEADER[3:5], *FLOW_DEFAULT_HEADER[:3], *FLOW_DEFAULT_HEADER[5:]])
+    headers = [default, default, default, reordered, default + " ", "version interface-id not-a-field"]
+    grouped = 0
+    for _ in range(_ROUNDS // 2):
+        objects = [(_flow_object(rnd, headers), f"s3://b/k{i}") for i in range(rnd.randrange(2, 8))]
+        by_key: dict[bytes, list[tuple[bytes, str]]] = {}
+        for d, uri in objects:
+            key = flow_group_key(d)
+            if key is not None:
+                by_key.setdefault(key, []).append((d, uri))
+        for group in by_key.values():
+            if len(group) < 2:
+                continue
+            grouped += len(group)
+            uri_less = parse_vpcflow_many(group, uri_column=False)  # as ingest calls it
+            for (d, uri), got, lean in zip(group, parse_vpcflow_many(group), uri_less, strict=True):
+                want = parse_vpcflow(d, source_uri=uri)
+                assert got.data.equals(want.data), d
+                assert lean.data.equals(want.data.drop_columns(["source_uri"])), d
+                assert got.rejects == want.rejects == lean.rejects, d
+                assert (got.lines_read, got.header_lines, got.unknown_fields) == (want.lines_read, want.header_lines, want.unknown_fields), d
+    assert grouped > 40  # the generator must keep producing groups
+
+
+def test_flow_group_key_declines_what_is_parsed_as_a_whole() -> None:
+    from pipeline.formats.vpcflow import flow_group_key
+
+    header = " ".join(FLOW_DEFAULT_HEADER).encode()
+    assert flow_group_key(header + b"\n" + _FLOW.encode() + b"\n") == header
+    assert flow_group_key(header) == header
+    for data in (
+        b"",
+        _FLOW.encode() + b"\n",  # no header: the caller's header, or an error naming the object
+        b"\xef\xbb\xbf" + header + b"\n",  # BOM
+        header + b"\r\n" + _FLOW.encode(),  # CRLF
+        header + b" some-new-field\n",  # a field AWS does not document: warned about per object
+        b"version \xff\n",
+    ):
+        assert flow_group_key(data) is None, data
+
+
 @pytest.mark.parametrize("seed", range(2))
 def test_fuzz_parse_for_lake_is_parse_bytes_without_source_uri(seed: int) -> None:
     """Ingest's ``parse_bytes_for_lake`` leaves out ``source_uri`` and changes nothing else."""

@@ -451,6 +451,73 @@ def test_small_alb_objects_parsed_together_each_keep_their_rows_rejects_and_fail
     assert rejected(lake) == rejected(alone / "lake") and [r[1] for r in rejected(lake)] == [4]
 
 
+def test_small_flow_objects_with_one_header_parsed_together_each_keep_their_rows_rejects_and_failures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Grouped flow-log parses: a corrupt, an empty, a CRLF, a bad-line, a repeated-header and an
+    other-header object among good ones; every object lands as if ingested alone."""
+    import pipeline.formats.vpcflow as vpcflow
+
+    src, lake, alone = tmp_path / "src", tmp_path / "lake", tmp_path / "alone"
+    grouped: list[int] = []
+    many = vpcflow.parse_vpcflow_many
+
+    def counting(objects: list[tuple[bytes, str]], **kw: bool) -> list:  # type: ignore[type-arg]
+        grouped.append(len(objects))
+        return many(objects, **kw)
+
+    monkeypatch.setattr(vpcflow, "parse_vpcflow_many", counting)
+    objs: dict[str, bytes] = {}
+    for i in range(9):
+        t = T0 + timedelta(minutes=5 * i)
+        key = flow_key(t, i=i)
+        text = flow_log_bytes(20 + i, t, seed=i, compress=False)
+        if i == 2:
+            data = gzip.compress(text)[:-9]  # truncated gzip: this object fails, the others land
+        elif i == 3:
+            data = gzip.compress(b"")  # empty
+        elif i == 4:
+            data = gzip.compress(text.replace(b"\n", b"\r\n"))  # CRLF: parsed alone
+        elif i == 5:
+            lines = text.rstrip(b"\n").split(b"\n")
+            lines[3] = b"2 123456789012 eni-1 10.0.0.1"
+            data = gzip.compress(b"\n".join(lines))  # one reject, line 4, no final newline
+        elif i == 6:
+            lines = text.split(b"\n")
+            data = gzip.compress(b"\n".join([*lines[:5], FLOW_HEADER.encode(), *lines[5:]]))  # header repeated
+        elif i == 7:
+            names = FLOW_HEADER.split(" ")
+            order = [*names[3:5], *names[:3], *names[5:]]
+            rows = [line.split(" ") for line in text.decode().rstrip("\n").split("\n")[1:]]
+            body = "\n".join(" ".join(r[names.index(n)] for n in order) for r in rows)
+            data = gzip.compress(f"{' '.join(order)}\n{body}\n".encode())  # another field order: its own group
+        else:
+            data = gzip.compress(text)
+        objs[key] = data
+        put_local(src, key, data)
+    summary = ingest([str(src)], lake, workers=1)
+    assert sum(grouped) >= 5, grouped  # the good, the bad-line and the repeated-header ones went together
+    assert summary.objects_failed == 1 and summary.objects_done == 7 and summary.objects_empty == 1
+    assert summary.rejects == 1
+    for key, data in objs.items():  # the same objects, one per run
+        put_local(alone / "src", key, data)
+        ingest([str(alone / "src")], alone / "lake", workers=1)
+    con, con_alone = open_lake(lake, threads=1), open_lake(alone / "lake", threads=1)
+    query = "SELECT * EXCLUDE (source_uri), regexp_extract(source_uri, '[^/]+$') AS name FROM vpc_flow ORDER BY name, source_line"
+    assert con.sql(query).fetchall() == con_alone.sql(query).fetchall()
+    assert len(lake_rows(lake)) == sum(20 + i for i in (0, 1, 4, 5, 6, 7, 8)) - 1
+    lines_of_6 = [n for uri, n in lake_rows(lake) if uri.endswith("_00000006.log.gz")]
+    assert lines_of_6 == [*range(2, 6), *range(7, 20 + 6 + 3)]  # the repeated header is line 6
+
+    def rejected(root: Path) -> list[tuple[str, int, str]]:
+        import pyarrow.parquet as pq
+
+        rows = [r for f in sorted((root / "_rejects").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+        return sorted((r["source_uri"].rsplit("_", 1)[-1], r["source_line"], r["reason"]) for r in rows)
+
+    assert rejected(lake) == rejected(alone / "lake") == [("00000005.log.gz", 4, rejected(lake)[0][2])]
+
+
 def test_a_folder_inside_awslogs_reads_like_its_bucket_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Pointing at .../AWSLogs/ (as one does at s3://bucket/AWSLogs/) finds the same objects, same URIs."""
     from pipeline.cli import main

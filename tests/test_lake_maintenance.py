@@ -222,3 +222,35 @@ def test_full_disk_during_a_write_is_one_line_and_loses_nothing(tmp_path: Path, 
     assert not list((lake / "_tmp").glob("*")) if (lake / "_tmp").exists() else True  # nothing staged left behind
     summary = ingest([str(src)], lake, workers=1)
     assert summary.objects_done == 3 and len(lake_rows(lake)) == len(before) + 90
+
+
+def test_split_partitions_single_hour_shortcut_agrees_with_the_row_by_row_hours() -> None:
+    """Objects without null event times within one hour skip the per-row hour arithmetic; every
+    table still lands where its rows' own (fallback-coalesced) hours put it."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    import pyarrow as pa
+
+    from pipeline.lake.partition import fallback_column, partition_times, split_partitions
+    from pipeline.schema import UTC_TS
+
+    rnd = random.Random(7)
+    base = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    for _ in range(200):
+        n = rnd.randrange(1, 30)
+        spread = rnd.choice([0, 59, 3599, 3600, 7200])
+        offset = rnd.choice([0, 1, 3599, 1800])
+        starts = [
+            None if rnd.random() < rnd.choice([0, 0, 0.2]) else base + timedelta(seconds=offset + rnd.randrange(spread + 1))
+            for _ in range(n)
+        ]
+        ends = [None if rnd.random() < 0.3 else base + timedelta(hours=rnd.randrange(3)) for _ in range(n)]
+        data = pa.table({"start_time": pa.array(starts, UTC_TS), "end_time": pa.array(ends, UTC_TS), "i": list(range(n))})
+        fallback = fallback_column([(n, base + timedelta(hours=5))])
+        got = [(d, h, part.column("i").to_pylist()) for d, h, part in split_partitions("vpc_flow", data, lambda f=fallback: f)]
+        times = partition_times("vpc_flow", data, fallback).to_pylist()
+        want: dict[tuple[str, str], list[int]] = {}
+        for i, t in enumerate(times):
+            want.setdefault((f"{t:%Y-%m-%d}", f"{t:%H}"), []).append(i)
+        assert got == [(d, h, rows) for (d, h), rows in sorted(want.items())], (starts, ends)

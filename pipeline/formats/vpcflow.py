@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from polars._typing import PolarsDataType
 
 from ..errors import FormatError
@@ -112,6 +113,73 @@ def parse_vpcflow_detailed(
         unknown_fields=drift,
     )
     return FlowParse(parsed, names)
+
+
+def flow_group_key(data: bytes) -> bytes | None:
+    """The header line of an object ``parse_vpcflow_many`` may parse with others that start with
+    the same bytes; None: parse it alone.
+
+    Not when the parser treats the object as a whole specially: a BOM first or a CR anywhere,
+    a first line that is not a documented header (no header, an unreadable one, or fields AWS
+    does not document, which are warned about per object).
+    """
+    if not data or data.startswith(_BOM) or b"\r" in data:
+        return None
+    end = data.find(b"\n")
+    head = data if end < 0 else data[:end]
+    try:
+        text = head.decode("utf-8")
+        if not looks_like_header(text) or unknown_fields(parse_header(text, source_uri="", line=1, allow_unknown=True)):
+            return None
+    except (UnicodeDecodeError, FormatError):
+        return None
+    return head
+
+
+def parse_vpcflow_many(objects: list[tuple[bytes, str]], *, uri_column: bool = True) -> list[ParsedObject]:
+    """Several flow-log objects ``(data, source_uri)`` with the same ``flow_group_key`` in one parse.
+
+    Every split, check and type of a line depends on that line and the header alone, so the
+    objects' bodies parsed together under their shared header, cut apart by line number,
+    give each object exactly what ``parse_vpcflow`` gives it, for one parse's fixed cost
+    (~4 ms: a few dozen polars and Arrow calls) instead of one per object: a bucket of
+    quiet interfaces delivers thousands of objects of a few hundred lines.
+    """
+    head = objects[0][0].split(b"\n", 1)[0]
+    bodies: list[bytes] = []
+    offsets = [0]  # body lines before each object
+    for data, _uri in objects:
+        body = data[len(head) + 1 :]
+        if body and not body.endswith(b"\n"):
+            body += b"\n"
+        bodies.append(body)
+        offsets.append(offsets[-1] + count_lines(body))
+    whole = parse_vpcflow_detailed(head + b"\n" + b"".join(bodies), source_uri="", uri_column=False).parsed
+    table = whole.data
+    # rows and rejects come in line order: object i holds the joined lines (1 + offsets[i], 1 + offsets[i + 1]]
+    cuts = np.asarray([1 + o for o in offsets[1:-1]], dtype=np.int64)
+    line_values = table.column("source_line").to_numpy()
+    starts = [0, *np.searchsorted(line_values, cuts, side="right").tolist(), table.num_rows]
+    reject_lines = np.asarray([r.line for r in whole.rejects], dtype=np.int64)
+    r_starts = [0, *np.searchsorted(reject_lines, cuts, side="right").tolist(), len(whole.rejects)]
+    at_line = table.column_names.index("source_line")
+    out: list[ParsedObject] = []
+    for i, (_data, uri) in enumerate(objects):
+        part = table.slice(starts[i], starts[i + 1] - starts[i])
+        lines = pc.subtract(part.column(at_line), pa.scalar(offsets[i], pa.int64()))
+        part = part.set_column(at_line, table.schema.field(at_line), lines)
+        if uri_column:
+            at = VPC_FLOW_SCHEMA.get_field_index("source_uri")
+            part = part.add_column(at, VPC_FLOW_SCHEMA.field(at), pa.repeat(pa.scalar(uri, pa.string()), part.num_rows))
+        rejects = [make_reject(r.line - offsets[i], r.reason, r.raw) for r in whole.rejects[r_starts[i] : r_starts[i + 1]]]
+        lines_read = 1 + offsets[i + 1] - offsets[i]
+        out.append(
+            ParsedObject(
+                table="vpc_flow", data=part, rejects=rejects, lines_read=lines_read,
+                header_lines=lines_read - part.num_rows - len(rejects),  # the header and its repeats
+            )  # fmt: skip
+        )
+    return out
 
 
 _EXTRA = "__extra:"

@@ -9,6 +9,7 @@ formatted from timestamps, never taken from log or key text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -37,24 +38,48 @@ def fallback_column(times: list[tuple[int, datetime]]) -> pa.Array:
 _US_PER_HOUR = 3_600_000_000
 
 
-def split_partitions(table_name: str, data: pa.Table, fallback: pa.Array) -> list[tuple[str, str, pa.Table]]:
+def split_partitions(
+    table_name: str, data: pa.Table, fallback: pa.Array | Callable[[], pa.Array]
+) -> list[tuple[str, str, pa.Table]]:
     """[(date, hour, rows)] in time order; rows keep their order within a partition.
+
+    ``fallback``: the per-row fallback times (``partition_times``), or a function making
+    them, called only when some row needs them.
 
     Hours are computed as integers (microseconds // 1 h): pyarrow's strftime is far slower.
     """
     if data.num_rows == 0:
         return []
+    one = _single_hour(table_name, data)
+    if one is not None:  # the usual object: no null event time, all in one hour
+        return [(*_hour_text(one), data)]
+    if callable(fallback):
+        fallback = fallback()
     times = partition_times(table_name, data, fallback)
     micros = pc.cast(times, pa.int64())
     hours = pc.floor(pc.divide(pc.cast(micros, pa.float64()), float(_US_PER_HOUR)))
     hours = pc.cast(hours, pa.int64())
     uniques = sorted(pc.unique(hours).to_pylist())
-    out = []
-    for h in uniques:
-        start = datetime.fromtimestamp(h * 3600, tz=UTC)
-        part = data if len(uniques) == 1 else data.filter(pc.equal(hours, h))
-        out.append((start.strftime("%Y-%m-%d"), start.strftime("%H"), part))
-    return out
+    return [(*_hour_text(h), data if len(uniques) == 1 else data.filter(pc.equal(hours, h))) for h in uniques]
+
+
+def _single_hour(table_name: str, data: pa.Table) -> int | None:
+    """The hour (since the epoch) of every row when the event time is never null and spans one hour; else None.
+
+    One ``min_max`` instead of the coalesce, casts and ``unique`` below: for the thousands of
+    small objects of a quiet bucket those calls cost more than parsing the object.
+    """
+    name = EVENT_TIME_COLUMN[table_name]
+    if name not in data.column_names or data.column(name).null_count:
+        return None
+    span = pc.min_max(data.column(name))
+    lo, hi = span["min"].value, span["max"].value
+    return lo // _US_PER_HOUR if lo // _US_PER_HOUR == hi // _US_PER_HOUR else None
+
+
+def _hour_text(hour: int) -> tuple[str, str]:
+    start = datetime.fromtimestamp(hour * 3600, tz=UTC)
+    return start.strftime("%Y-%m-%d"), start.strftime("%H")
 
 
 def event_span(table_name: str, data: pa.Table) -> tuple[datetime | None, datetime | None]:

@@ -504,8 +504,8 @@ class OpenBatch:
             if "source_uri" in data.column_names:  # one object, one uri: put back per row group
                 data = data.drop_columns(["source_uri"])
             self._note_span(table_name, data)
-            fallback = fallback_column([(data.num_rows, member.fallback_time)])
-            for date, hour, part in split_partitions(table_name, data, fallback):
+            rows, when = data.num_rows, member.fallback_time
+            for date, hour, part in split_partitions(table_name, data, lambda: fallback_column([(rows, when)])):
                 self._append(table_name, date, hour, uri, part)
         if member.rejects is not None and member.rejects.num_rows:
             self.rejects.append(member.rejects)

@@ -51,6 +51,7 @@ class Bucket:
     flow_records: int
     alb_lines: int
     flow_format: str  # "custom-v5" (every v2-v5 field, order shuffled per seed) | "default-v2"
+    flow_object_lines: int = 0  # > 0: every 5-minute file cut into objects of this many records
 
 
 #: ``mixed`` is the issue's benchmark bucket; the others isolate one parser each.
@@ -58,6 +59,8 @@ BUCKETS = {
     "mixed": Bucket(BASE_FLOW_RECORDS, BASE_ALB_LINES, "custom-v5"),
     "flow-only": Bucket(10_000_000, 0, "default-v2"),
     "alb-only": Bucket(0, 3_000_000, "custom-v5"),
+    # quiet accounts: thousands of objects of a few hundred records (fixed costs per object)
+    "small-objects": Bucket(1_000_000, 0, "custom-v5", flow_object_lines=400),
 }
 
 
@@ -191,7 +194,10 @@ def _generate_synthetic(root: Path, *, size: float, seed: int, bucket: Bucket = 
             n_flow = max(1, round(bucket.flow_records * part)) if bucket.flow_records else 0
             n_alb = max(1, round(bucket.alb_lines * part)) if bucket.alb_lines else 0
             if n_flow:
-                _flow_segment(root, totals, pool, env, order, header, version, n_flow, duration_s, seg_seed, offset_s, seed)
+                _flow_segment(
+                    root, totals, pool, env, order, header, version, n_flow, duration_s, seg_seed, offset_s, seed,
+                    bucket.flow_object_lines,
+                )  # fmt: skip
             if n_alb:
                 _alb_segment(root, totals, pool, env, n_alb, duration_s, seg_seed, offset_s, seed)
     (root / "AWSLogs" / ACCOUNT / "ELBAccessLogTestFile").write_text("Enable AccessLog for ELB: bench-web at 2026-03-01T23:55:00\n")
@@ -200,7 +206,7 @@ def _generate_synthetic(root: Path, *, size: float, seed: int, bucket: Bucket = 
 
 def _flow_segment(
     root: Path, totals: dict[str, int], pool: ThreadPoolExecutor, env: Env, order: list[str], header: bytes,
-    version: int | None, n_flow: int, duration_s: int, seg_seed: int, offset_s: int, seed: int,
+    version: int | None, n_flow: int, duration_s: int, seg_seed: int, offset_s: int, seed: int, object_lines: int = 0,
 ) -> None:  # fmt: skip
     flows = flow_records(n_flow, duration_s=duration_s, seed=seg_seed, env=env, offset_s=offset_s)
     if version is not None:
@@ -208,8 +214,11 @@ def _flow_segment(
     flows = flows.select("file", render_lines(flows, order))
     jobs = []
     for (file_index,), lines in flows.partition_by("file", as_dict=True, maintain_order=True).items():
-        name = f"{ACCOUNT}_vpcflowlogs_{REGION}_{FLOW_LOG_ID}_{file_end(int(file_index))}_{_short_hash(seed, 'flow', file_index)}.log.gz"
-        jobs.append((_day_dir(root, "vpcflowlogs", int(file_index)) / name, header + _lines_bytes(lines["line"])))
+        step = object_lines or len(lines)
+        for part, at in enumerate(range(0, len(lines), step)):
+            tag = _short_hash(seed, "flow", file_index) if not object_lines else _short_hash(seed, "flow", file_index, part)
+            name = f"{ACCOUNT}_vpcflowlogs_{REGION}_{FLOW_LOG_ID}_{file_end(int(file_index))}_{tag}.log.gz"
+            jobs.append((_day_dir(root, "vpcflowlogs", int(file_index)) / name, header + _lines_bytes(lines["line"].slice(at, step))))
     del flows
     _add(totals, "flow", n_flow, pool.map(lambda job: _write_gz(*job), jobs))
 

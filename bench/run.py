@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.contenders import detect_contenders, ingest_contenders, ingest_only, report_contender
-from bench.dataset import Dataset, ensure_dataset
+from bench.dataset import BUCKETS, Dataset, ensure_dataset
 from bench.measure import run_measured
 from bench.outcomes import Outcome
 from bench.targets import Target, evaluate, to_json
@@ -51,9 +51,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data", choices=("synthetic", "simulator"), default="synthetic",
                    help="who generates the objects: bench's own generator (default: exactly 3M custom-v5 flow records "
                         "+ 1M ALB lines per size unit) or the simulator's clean scenario at a calibrated --scale")  # fmt: skip
-    p.add_argument("--bucket", choices=("mixed", "flow-only", "alb-only"), default="mixed",
+    p.add_argument("--bucket", choices=tuple(BUCKETS), default="mixed",
                    help="synthetic bucket per size unit: mixed = 3M custom-v5 flow + 1M ALB lines (default); "
-                        "flow-only = 10M default-v2 flow records; alb-only = 3M ALB lines")  # fmt: skip
+                        "flow-only = 10M default-v2 flow records; alb-only = 3M ALB lines; "
+                        "small-objects = 1M custom-v5 flow records in objects of 400")  # fmt: skip
     p.add_argument("--data-dir", type=Path, default=REPO / "bench" / "data", help="dataset cache (default bench/data)")
     p.add_argument("--work-dir", type=Path, help="lakes and outputs (default <data-dir>/work)")
     p.add_argument("--sample", type=int, help="lines the pure-Python peers parse (default 100000; --quick 20000)")

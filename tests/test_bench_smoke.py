@@ -7,6 +7,7 @@ in AWS's layout and deterministic.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import subprocess
@@ -110,6 +111,16 @@ def test_dataset_is_deterministic_and_in_aws_layout(tmp_path: Path) -> None:
     assert a.flow_files() and all(flow_re.match(p.name) for p in a.flow_files())
     assert a.alb_files() and all(alb_re.match(p.name) for p in a.alb_files())
     assert a.flow_lines == 6000 and a.alb_lines == 2000
+
+
+def test_small_objects_bucket_cuts_every_file_into_objects_of_its_size(tmp_path: Path) -> None:
+    from bench.dataset import BUCKETS
+
+    ds = ensure_dataset(tmp_path, size=0.002, seed=7, bucket="small-objects")
+    per_object = BUCKETS["small-objects"].flow_object_lines
+    counts = [gzip.decompress(p.read_bytes()).count(b"\n") - 1 for p in ds.flow_files()]  # header line
+    assert sum(counts) == ds.flow_lines == 2000 and max(counts) == per_object and len(counts) == ds.flow_objects
+    assert len({p.name for p in ds.flow_files()}) == len(counts) and not ds.alb_files()
 
 
 def test_peak_rss_is_the_childs_own() -> None:

@@ -265,7 +265,7 @@ _STAGE_QUEUE = 2
 GROUP_OBJECT_BYTES = 2 << 20
 #: ... grouped up to this total and count.
 GROUP_BYTES = 5 << 19  # 2.5 MB
-GROUP_OBJECTS = 16
+GROUP_OBJECTS = 64
 #: Flow-log objects up to this size are grouped: the fixed cost matters below ~20k lines
 #: (a 1 MB object, ~40k lines, parsed alone or in pairs took the same CPU, and pairs more memory).
 GROUP_FLOW_OBJECT_BYTES = 256 << 10

@@ -26,6 +26,9 @@ def gunzip(data: bytes, *, max_size: int = DEFAULT_MAX_DECOMPRESSED, source_uri:
         return b""
     if not data.startswith(GZIP_MAGIC):
         raise FormatError("not gzip data (bad magic bytes) although the name ends in .gz", source_uri=source_uri)
+    whole = _one_member(data, max_size)
+    if whole is not None:
+        return whole
     try:
         with igzip.GzipFile(fileobj=io.BytesIO(data)) as f:
             out = f.read(max_size + 1)
@@ -40,6 +43,22 @@ def gunzip(data: bytes, *, max_size: int = DEFAULT_MAX_DECOMPRESSED, source_uri:
             source_uri=source_uri,
         )
     return out
+
+
+def _one_member(data: bytes, max_size: int) -> bytes | None:
+    """``data`` decompressed when it is exactly one complete gzip member (CRC and length checked),
+    within ``max_size``; None for anything else (several members, bytes after the member,
+    truncated, corrupt, too large), which ``GzipFile`` then reads or reports.
+
+    What AWS writes, without ``GzipFile``'s per-object set-up (~0.08 ms: as much as
+    decompressing a 10 KB object, and a quiet bucket has thousands).
+    """
+    d = isal_zlib.decompressobj(31)  # gzip wrapper: header, CRC32 and ISIZE checked
+    try:
+        out = d.decompress(data, max_size + 1)
+    except _ISAL_ERROR:
+        return None
+    return out if d.eof and not d.unused_data and len(out) <= max_size else None
 
 
 def decode_object(data: bytes, fmt: str, *, max_size: int = DEFAULT_MAX_DECOMPRESSED, source_uri: str = "") -> bytes:

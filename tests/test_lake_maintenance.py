@@ -232,7 +232,7 @@ def test_split_partitions_single_hour_shortcut_agrees_with_the_row_by_row_hours(
 
     import pyarrow as pa
 
-    from pipeline.lake.partition import fallback_column, partition_times, split_partitions
+    from pipeline.lake.partition import event_span, fallback_column, partition_times, split_partitions
     from pipeline.schema import UTC_TS
 
     rnd = random.Random(7)
@@ -249,6 +249,8 @@ def test_split_partitions_single_hour_shortcut_agrees_with_the_row_by_row_hours(
         data = pa.table({"start_time": pa.array(starts, UTC_TS), "end_time": pa.array(ends, UTC_TS), "i": list(range(n))})
         fallback = fallback_column([(n, base + timedelta(hours=5))])
         got = [(d, h, part.column("i").to_pylist()) for d, h, part in split_partitions("vpc_flow", data, lambda f=fallback: f)]
+        spanned = split_partitions("vpc_flow", data, fallback, span=event_span("vpc_flow", data))
+        assert got == [(d, h, part.column("i").to_pylist()) for d, h, part in spanned]
         times = partition_times("vpc_flow", data, fallback).to_pylist()
         want: dict[tuple[str, str], list[int]] = {}
         for i, t in enumerate(times):

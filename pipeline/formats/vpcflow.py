@@ -31,7 +31,6 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 from polars._typing import PolarsDataType
 
 from ..errors import FormatError
@@ -162,12 +161,14 @@ def parse_vpcflow_many(objects: list[tuple[bytes, str]], *, uri_column: bool = T
     starts = [0, *np.searchsorted(line_values, cuts, side="right").tolist(), table.num_rows]
     reject_lines = np.asarray([r.line for r in whole.rejects], dtype=np.int64)
     r_starts = [0, *np.searchsorted(reject_lines, cuts, side="right").tolist(), len(whole.rejects)]
+    # each row's line number in its own object, for the whole table at once (slices of it are free)
     at_line = table.column_names.index("source_line")
+    shift = np.repeat(np.asarray(offsets[:-1], dtype=np.int64), np.diff(starts))
+    own_lines = pa.array(line_values - shift, pa.int64())
+    table = table.set_column(at_line, table.schema.field(at_line), own_lines)
     out: list[ParsedObject] = []
     for i, (_data, uri) in enumerate(objects):
         part = table.slice(starts[i], starts[i + 1] - starts[i])
-        lines = pc.subtract(part.column(at_line), pa.scalar(offsets[i], pa.int64()))
-        part = part.set_column(at_line, table.schema.field(at_line), lines)
         if uri_column:
             at = VPC_FLOW_SCHEMA.get_field_index("source_uri")
             part = part.add_column(at, VPC_FLOW_SCHEMA.field(at), pa.repeat(pa.scalar(uri, pa.string()), part.num_rows))

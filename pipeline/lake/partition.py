@@ -10,7 +10,7 @@ formatted from timestamps, never taken from log or key text.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -36,21 +36,25 @@ def fallback_column(times: list[tuple[int, datetime]]) -> pa.Array:
 
 
 _US_PER_HOUR = 3_600_000_000
+_EPOCH, _HOUR = datetime(1970, 1, 1, tzinfo=UTC), timedelta(hours=1)
+#: (earliest, latest) event time of some rows; None for none
+Span = tuple[datetime | None, datetime | None]
 
 
 def split_partitions(
-    table_name: str, data: pa.Table, fallback: pa.Array | Callable[[], pa.Array]
+    table_name: str, data: pa.Table, fallback: pa.Array | Callable[[], pa.Array], *, span: Span | None = None
 ) -> list[tuple[str, str, pa.Table]]:
     """[(date, hour, rows)] in time order; rows keep their order within a partition.
 
     ``fallback``: the per-row fallback times (``partition_times``), or a function making
-    them, called only when some row needs them.
+    them, called only when some row needs them. ``span``: ``event_span(table_name, data)``
+    when the caller has it.
 
     Hours are computed as integers (microseconds // 1 h): pyarrow's strftime is far slower.
     """
     if data.num_rows == 0:
         return []
-    one = _single_hour(table_name, data)
+    one = _single_hour(table_name, data, span)
     if one is not None:  # the usual object: no null event time, all in one hour
         return [(*_hour_text(one), data)]
     if callable(fallback):
@@ -63,18 +67,21 @@ def split_partitions(
     return [(*_hour_text(h), data if len(uniques) == 1 else data.filter(pc.equal(hours, h))) for h in uniques]
 
 
-def _single_hour(table_name: str, data: pa.Table) -> int | None:
+def _single_hour(table_name: str, data: pa.Table, span: Span | None) -> int | None:
     """The hour (since the epoch) of every row when the event time is never null and spans one hour; else None.
 
-    One ``min_max`` instead of the coalesce, casts and ``unique`` below: for the thousands of
-    small objects of a quiet bucket those calls cost more than parsing the object.
+    One ``min_max`` (or none: the caller's ``span``) instead of the coalesce, casts and
+    ``unique`` below: for the thousands of small objects of a quiet bucket those calls cost
+    more than parsing the object.
     """
     name = EVENT_TIME_COLUMN[table_name]
     if name not in data.column_names or data.column(name).null_count:
         return None
-    span = pc.min_max(data.column(name))
-    lo, hi = span["min"].value, span["max"].value
-    return lo // _US_PER_HOUR if lo // _US_PER_HOUR == hi // _US_PER_HOUR else None
+    lo, hi = span if span is not None else event_span(table_name, data)
+    if lo is None or hi is None:
+        return None
+    first, last = (lo - _EPOCH) // _HOUR, (hi - _EPOCH) // _HOUR  # exact: timedelta arithmetic is integral
+    return first if first == last else None
 
 
 def _hour_text(hour: int) -> tuple[str, str]:
@@ -82,7 +89,7 @@ def _hour_text(hour: int) -> tuple[str, str]:
     return start.strftime("%Y-%m-%d"), start.strftime("%H")
 
 
-def event_span(table_name: str, data: pa.Table) -> tuple[datetime | None, datetime | None]:
+def event_span(table_name: str, data: pa.Table) -> Span:
     """Min and max event time of the rows (nulls ignored)."""
     column = EVENT_TIME_COLUMN[table_name]
     if data.num_rows == 0 or column not in data.column_names:

@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 from ..errors import LakeError
 from ..schema import REJECTS_SCHEMA, TABLES, conform_to_schema
 from .ledger import FileEntry, Ledger, ObjectEntry
-from .partition import event_span, fallback_column, split_partitions
+from .partition import Span, event_span, fallback_column, split_partitions
 from .storage import LakeLocation
 
 log = logging.getLogger(__name__)
@@ -503,22 +503,23 @@ class OpenBatch:
                 raise LakeError(f"rows of {uri!r} name no lake table ({table_name!r})")
             if "source_uri" in data.column_names:  # one object, one uri: put back per row group
                 data = data.drop_columns(["source_uri"])
-            self._note_span(table_name, data)
+            span = self._note_span(table_name, data)
             rows, when = data.num_rows, member.fallback_time
-            for date, hour, part in split_partitions(table_name, data, lambda: fallback_column([(rows, when)])):
+            for date, hour, part in split_partitions(table_name, data, lambda: fallback_column([(rows, when)]), span=span):
                 self._append(table_name, date, hour, uri, part)
         if member.rejects is not None and member.rejects.num_rows:
             self.rejects.append(member.rejects)
         member.data = member.rejects = None
 
-    def _note_span(self, table_name: str, data: pa.Table) -> None:
+    def _note_span(self, table_name: str, data: pa.Table) -> Span:
         result = self.result
         result.rows += data.num_rows
-        lo, hi = event_span(table_name, data)
+        lo, hi = span = event_span(table_name, data)
         if lo is not None:
             result.min_event_time = lo if result.min_event_time is None else min(result.min_event_time, lo)
         if hi is not None:
             result.max_event_time = hi if result.max_event_time is None else max(result.max_event_time, hi)
+        return span
 
     def _append(self, table_name: str, date: str, hour: str, uri: str, part: pa.Table) -> None:
         key = (table_name, date, hour)

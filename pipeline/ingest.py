@@ -344,15 +344,16 @@ def _parse_together(together: list[tuple[_Outcome, bytes]]) -> bool:
     from .formats.vpcflow import parse_vpcflow_many
 
     try:
-        if together[0][0].info.table == "alb_access":
-            parsed = parse_alb_many([(t, o.ref.uri, o.info.node_ip, o.info.load_balancer) for o, t in together], uri_column=False)
+        flow = together[0][0].info.table == "vpc_flow"
+        if flow:
+            parsed = parse_vpcflow_many([(t, o.ref.uri) for o, t in together], for_lake=True)
         else:
-            parsed = parse_vpcflow_many([(t, o.ref.uri) for o, t in together], uri_column=False)
+            parsed = parse_alb_many([(t, o.ref.uri, o.info.node_ip, o.info.load_balancer) for o, t in together], uri_column=False)
     except Exception:  # noqa: BLE001 - see the docstring
         log.debug("grouped parse failed; parsing one by one", exc_info=True)
         return False
     for (o, _), p in zip(together, parsed, strict=True):
-        _take_parsed(o, p)
+        _take_parsed(o, p, trimmed=flow)
     return True
 
 
@@ -451,10 +452,11 @@ def _parse_text(out: _Outcome, text: bytes) -> None:
     _take_parsed(out, parsed)
 
 
-def _take_parsed(out: _Outcome, parsed: ParsedObject) -> None:
+def _take_parsed(out: _Outcome, parsed: ParsedObject, *, trimmed: bool = False) -> None:
+    """``trimmed``: ``parsed.data`` already left out ``source_uri`` and all-null columns (``parse_vpcflow_many(for_lake=True)``)."""
     out.lines = parsed.lines_read
     out.unknown_fields = parsed.unknown_fields
-    out.data = _drop_null_columns(parsed.data)
+    out.data = parsed.data if trimmed else _drop_null_columns(parsed.data)
     out.rejects = _rejects_table(out.info.table, out.ref.uri, parsed.rejects)
     out.status = "done" if parsed.data.num_rows or parsed.rejects else "empty"
 

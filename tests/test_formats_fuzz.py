@@ -230,12 +230,18 @@ def test_fuzz_flow_grouped_parse_equals_one_by_one(seed: int) -> None:
             if len(group) < 2:
                 continue
             grouped += len(group)
-            uri_less = parse_vpcflow_many(group, uri_column=False)  # as ingest calls it
-            for (d, uri), got, lean in zip(group, parse_vpcflow_many(group), uri_less, strict=True):
+            uri_less = parse_vpcflow_many(group, uri_column=False)
+            trimmed = parse_vpcflow_many(group, for_lake=True)  # as ingest calls it
+            filled = {c for p in trimmed for c in p.data.column_names}
+            for (d, uri), got, lean, lake in zip(group, parse_vpcflow_many(group), uri_less, trimmed, strict=True):
                 want = parse_vpcflow(d, source_uri=uri)
                 assert got.data.equals(want.data), d
                 assert lean.data.equals(want.data.drop_columns(["source_uri"])), d
-                assert got.rejects == want.rejects == lean.rejects, d
+                # for the lake: the columns some row of the group fills, each object's values
+                assert lake.data.column_names == [c for c in want.data.column_names if c in filled] and "source_uri" not in filled
+                assert lake.data.equals(want.data.select(lake.data.column_names)), d
+                assert all(want.data.column(c).null_count == want.data.num_rows for c in want.data.column_names if c not in filled | {"source_uri"})
+                assert got.rejects == want.rejects == lean.rejects == lake.rejects, d
                 assert (got.lines_read, got.header_lines, got.unknown_fields) == (want.lines_read, want.header_lines, want.unknown_fields), d
     assert grouped > 40  # the generator must keep producing groups
 

@@ -135,7 +135,9 @@ def flow_group_key(data: bytes) -> bytes | None:
     return head
 
 
-def parse_vpcflow_many(objects: list[tuple[bytes, str]], *, uri_column: bool = True) -> list[ParsedObject]:
+def parse_vpcflow_many(
+    objects: list[tuple[bytes, str]], *, uri_column: bool = True, for_lake: bool = False
+) -> list[ParsedObject]:
     """Several flow-log objects ``(data, source_uri)`` with the same ``flow_group_key`` in one parse.
 
     Every split, check and type of a line depends on that line and the header alone, so the
@@ -143,6 +145,10 @@ def parse_vpcflow_many(objects: list[tuple[bytes, str]], *, uri_column: bool = T
     give each object exactly what ``parse_vpcflow`` gives it, for one parse's fixed cost
     (~4 ms: a few dozen polars and Arrow calls) instead of one per object: a bucket of
     quiet interfaces delivers thousands of objects of a few hundred lines.
+
+    ``for_lake`` (ingest): each object's rows without ``source_uri`` and without the columns
+    null on every row of the whole group (what the lake writer takes), found once for the
+    group rather than per object.
     """
     head = objects[0][0].split(b"\n", 1)[0]
     bodies: list[bytes] = []
@@ -166,6 +172,9 @@ def parse_vpcflow_many(objects: list[tuple[bytes, str]], *, uri_column: bool = T
     shift = np.repeat(np.asarray(offsets[:-1], dtype=np.int64), np.diff(starts))
     own_lines = pa.array(line_values - shift, pa.int64())
     table = table.set_column(at_line, table.schema.field(at_line), own_lines)
+    if for_lake:
+        uri_column = False
+        table = table.select([name for name, col in zip(table.column_names, table.columns, strict=True) if col.null_count < table.num_rows])
     out: list[ParsedObject] = []
     for i, (_data, uri) in enumerate(objects):
         part = table.slice(starts[i], starts[i + 1] - starts[i])

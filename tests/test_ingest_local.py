@@ -533,3 +533,20 @@ def test_a_folder_inside_awslogs_reads_like_its_bucket_root(tmp_path: Path, caps
     assert main(["ingest", "--source", str(src / "notes"), "--lake", str(tmp_path / "other")]) == 0
     err = capsys.readouterr().err
     assert "none of the 1 objects found is a log in AWS's delivery layout" in err
+
+
+def test_terminal_progress_shows_mb_per_s_and_eta_over_the_run_so_far() -> None:
+    """MB/s and ETA from bytes taken since the start: steady with thousands of small objects."""
+    from pipeline.commands.ingest import TerminalProgress
+
+    now = [100.0]
+    bar = TerminalProgress(clock=lambda: now[0])
+    assert bar.rate_and_eta() == ("- MB/s", "-:--:--")
+    for _ in range(2000):  # 2,000 objects of 10 kB listed, taken over 4 s, then 20 MB still listed
+        bar.listed(10_000)
+    for i in range(1000):
+        now[0] = 100.0 + 4.0 * (i + 1) / 1000
+        bar.taken(lines=50, size=10_000)
+    assert bar.rate_and_eta() == ("2.5 MB/s", "0:00:04")
+    task = bar.progress.tasks[0]
+    assert task.fields["rate"] == "2.5 MB/s" and task.fields["objects"] == "1,000/2,000" and task.fields["lines"] == "50,000"

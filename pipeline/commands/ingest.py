@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -57,20 +59,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class TerminalProgress:
     """Objects, lines, MB/s and ETA on stderr while an ingest runs (rich, only on a terminal).
 
-    The total grows while the sources are listed; the ETA is rich's, over listed bytes.
+    The total grows while the sources are listed. MB/s and the ETA are over the whole run
+    so far (bytes taken / seconds since the start), not rich's estimate from its last
+    1,000 updates: with thousands of small objects a second that window is a fraction of a
+    second, and the figures jumped between "?" and a hundredth of the real rate.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+        from rich.progress import BarColumn, Progress, TextColumn
 
         self.objects = self.listed_n = self.lines = 0
+        self.clock = clock
+        self.started = clock()
         self.progress = Progress(
             TextColumn("ingest"), BarColumn(), TextColumn("{task.fields[objects]} objects, {task.fields[lines]} lines"),
-            TransferSpeedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            TextColumn("{task.fields[rate]}"), TextColumn("ETA {task.fields[eta]}"),
             console=Console(stderr=True), transient=True,
         )  # fmt: skip
-        self.task = self.progress.add_task("ingest", total=0, objects="0/0", lines="0")
+        self.task = self.progress.add_task("ingest", total=0, objects="0/0", lines="0", rate="- MB/s", eta="-:--:--")
+
+    def rate_and_eta(self) -> tuple[str, str]:
+        """(MB/s so far, time left at that rate for what is listed) as shown."""
+        task = self.progress.tasks[0]
+        elapsed = self.clock() - self.started
+        if elapsed <= 0 or not task.completed:
+            return "- MB/s", "-:--:--"
+        speed = task.completed / elapsed
+        left = max(0.0, (task.total or 0) - task.completed) / speed
+        return f"{speed / 1e6:.1f} MB/s", f"{int(left) // 3600}:{int(left) % 3600 // 60:02d}:{int(left) % 60:02d}"
 
     def __enter__(self) -> TerminalProgress:
         self.progress.start()
@@ -88,6 +105,8 @@ class TerminalProgress:
         self.objects += 1
         self.lines += lines
         self.progress.update(self.task, advance=size, objects=f"{self.objects:,}/{self.listed_n:,}", lines=f"{self.lines:,}")
+        rate, eta = self.rate_and_eta()
+        self.progress.update(self.task, rate=rate, eta=eta)
 
 
 def one_line(s: object) -> str:

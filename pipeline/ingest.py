@@ -223,11 +223,9 @@ def _drop_null_columns(data: pa.Table) -> pa.Table:
     left): the text parsers leave it out (``uri_column=False``), Parquet flow logs drop
     it here; the writer puts it back from the ledger entry, row group by row group.
     """
-    n = data.num_rows
-    keep = [
-        name for name, col in zip(data.column_names, data.columns, strict=False) if col.null_count < n and name != "source_uri"
-    ]  # fmt: skip
-    return data.select(keep) if n and len(keep) < data.num_columns else data
+    from .formats.grouped import without_null_columns
+
+    return without_null_columns(data)
 
 
 def _rejects_table(table: str, uri: str, rejects: list[Any]) -> pa.Table | None:
@@ -344,16 +342,15 @@ def _parse_together(together: list[tuple[_Outcome, bytes]]) -> bool:
     from .formats.vpcflow import parse_vpcflow_many
 
     try:
-        flow = together[0][0].info.table == "vpc_flow"
-        if flow:
+        if together[0][0].info.table == "vpc_flow":
             parsed = parse_vpcflow_many([(t, o.ref.uri) for o, t in together], for_lake=True)
         else:
-            parsed = parse_alb_many([(t, o.ref.uri, o.info.node_ip, o.info.load_balancer) for o, t in together], uri_column=False)
+            parsed = parse_alb_many([(t, o.ref.uri, o.info.node_ip, o.info.load_balancer) for o, t in together], for_lake=True)
     except Exception:  # noqa: BLE001 - see the docstring
         log.debug("grouped parse failed; parsing one by one", exc_info=True)
         return False
     for (o, _), p in zip(together, parsed, strict=True):
-        _take_parsed(o, p, trimmed=flow)
+        _take_parsed(o, p, trimmed=True)
     return True
 
 
@@ -453,7 +450,7 @@ def _parse_text(out: _Outcome, text: bytes) -> None:
 
 
 def _take_parsed(out: _Outcome, parsed: ParsedObject, *, trimmed: bool = False) -> None:
-    """``trimmed``: ``parsed.data`` already left out ``source_uri`` and all-null columns (``parse_vpcflow_many(for_lake=True)``)."""
+    """``trimmed``: ``parsed.data`` already left out ``source_uri`` and all-null columns (a grouped parse ``for_lake``)."""
     out.lines = parsed.lines_read
     out.unknown_fields = parsed.unknown_fields
     out.data = parsed.data if trimmed else _drop_null_columns(parsed.data)

@@ -185,11 +185,16 @@ def test_fuzz_alb_grouped_parse_equals_one_by_one(seed: int) -> None:
         group = [(d, f"s3://b/k{i}", rnd.choice([f"10.0.0.{i}", None]), rnd.choice(["app.x.1", None])) for i, d in enumerate(objects) if groupable(d)]
         if len(group) < 2:
             continue
-        uri_less = parse_alb_many(group, uri_column=False)  # as ingest calls it
-        for (d, uri, node, lb), got, lean in zip(group, parse_alb_many(group), uri_less, strict=True):
+        uri_less = parse_alb_many(group, uri_column=False)
+        trimmed = parse_alb_many(group, for_lake=True)  # as ingest calls it
+        filled = {c for p in trimmed for c in p.data.column_names}
+        for (d, uri, node, lb), got, lean, lake in zip(group, parse_alb_many(group), uri_less, trimmed, strict=True):
             want = parse_alb(d, source_uri=uri, node_ip=node, load_balancer=lb)
             assert got.data.equals(want.data), d
             assert lean.data.equals(want.data.drop_columns(["source_uri"])) and lean.rejects == want.rejects, d
+            assert lake.data.column_names == [c for c in want.data.column_names if c in filled] and "source_uri" not in filled
+            assert lake.data.equals(want.data.select(lake.data.column_names)) and lake.rejects == want.rejects, d
+            assert lake.extra_field_lines == want.extra_field_lines, d
             assert got.rejects == want.rejects, d
             assert (got.lines_read, got.header_lines, got.extra_field_lines) == (want.lines_read, want.header_lines, want.extra_field_lines), d
 
@@ -261,6 +266,17 @@ def test_flow_group_key_declines_what_is_parsed_as_a_whole() -> None:
         b"version \xff\n",
     ):
         assert flow_group_key(data) is None, data
+
+
+def test_alb_grouped_parse_counts_unknown_trailing_fields_per_object() -> None:
+    from pipeline.formats.alb import parse_alb, parse_alb_many
+
+    plain = (_ALB_FULL + "\n").encode() * 3
+    extra = (_ALB_FULL + ' "new-field" 7\n').encode() * 2 + (_ALB_FULL + "\n").encode()
+    group = [(plain, "s3://b/a", None, None), (extra, "s3://b/b", "10.0.0.1", None), (plain, "s3://b/c", None, "app.x.1")]
+    for lake in (False, True):
+        got = [p.extra_field_lines for p in parse_alb_many(group, for_lake=lake)]
+        assert got == [parse_alb(d, source_uri=u).extra_field_lines for d, u, *_ in group] == [0, 2, 0]
 
 
 @pytest.mark.parametrize("seed", range(2))

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..schema import ALB_ACCESS_SCHEMA, ALB_BY_AWS, ALB_LOG_ORDER, ALB_TYPES
 from .alb_fields import apply_checks, count_extra, host_port_check, split_host_port, split_request, with_alb_times
 from .casting import dash_to_null, numeric_fields
+from .grouped import cut_apart, per_object_column, valid_per_object, without_null_columns
 from .lines import count_lines
 from .quoted_log import EXTRA, NFIELDS, Layout, Token, glued_tokens, strict_tokens, tokenize_object
-from .result import ParsedObject, make_reject
+from .result import ParsedObject
 from .table_build import to_schema_table
 
 #: Shortest record shape accepted: type .. trace_id (ALB's launch shape, 2016-2017).
@@ -175,14 +174,17 @@ def groupable(data: bytes) -> bool:
     return bool(data) and not data.startswith(b"\xef\xbb\xbf") and b"\r" not in data
 
 
-def parse_alb_many(objects: list[tuple[bytes, str, str | None, str | None]], *, uri_column: bool = True) -> list[ParsedObject]:
+def parse_alb_many(
+    objects: list[tuple[bytes, str, str | None, str | None]], *, uri_column: bool = True, for_lake: bool = False
+) -> list[ParsedObject]:
     """Several small ALB objects ``(data, source_uri, node_ip, load_balancer)`` in one parse; one result each.
 
     Every check, split and type of a line depends on that line alone, so parsing the
     objects' lines together and cutting the rows and rejects back apart by line number
     gives each object exactly what ``parse_alb`` gives it, at a fraction of the fixed cost
     per call (polars runs ~100 small operations per parse). Each object must be
-    ``groupable``. ``uri_column``: see ``parse_bytes``.
+    ``groupable``. ``uri_column``: see ``parse_bytes``; ``for_lake``: see
+    ``vpcflow.parse_vpcflow_many``.
     """
     counts = [count_lines(d) for d, *_ in objects]
     offsets = [0]
@@ -190,35 +192,24 @@ def parse_alb_many(objects: list[tuple[bytes, str, str | None, str | None]], *, 
         offsets.append(offsets[-1] + n)
     joined = b"".join(d if d.endswith(b"\n") else d + b"\n" for d, *_ in objects)
     parsed, _ = parse_alb_detailed(joined, source_uri="", uri_column=False, n_lines=offsets[-1])
-    table = parsed.data
-    # rows and rejects are in line order: cut both where the next object's lines start
-    line_values = table.column("source_line").to_numpy()
-    starts = [0, *np.searchsorted(line_values, np.asarray(offsets[1:-1]), side="right").tolist()]
-    ends = [*starts[1:], table.num_rows]
-    reject_lines = np.asarray([r.line for r in parsed.rejects], dtype=np.int64)
-    r_starts = [0, *np.searchsorted(reject_lines, np.asarray(offsets[1:-1]), side="right").tolist()]
-    r_ends = [*r_starts[1:], len(parsed.rejects)]
-    names = table.column_names
+    cut = cut_apart(parsed.data, parsed.rejects, offsets[1:], offsets[:-1])
+    names = cut.table.column_names
+    for name, values in (("node_ip", [o[2] for o in objects]), ("load_balancer", [o[3] for o in objects])):
+        at = names.index(name)
+        cut.table = cut.table.set_column(at, cut.table.schema.field(at), per_object_column(cut, values))
+    extra = valid_per_object(cut, "extra_fields")
+    if for_lake:
+        uri_column = False
+        cut.table = without_null_columns(cut.table)
     out: list[ParsedObject] = []
-    for i, (_data, uri, node_ip, lb) in enumerate(objects):
-        part = table.slice(starts[i], ends[i] - starts[i])
-        n = part.num_rows
-        cols = {
-            "source_line": pc.subtract(part.column("source_line"), pa.scalar(offsets[i], pa.int64())),
-            "node_ip": pa.repeat(pa.scalar(node_ip, pa.string()), n),
-            "load_balancer": pa.repeat(pa.scalar(lb, pa.string()), n),
-        }
-        for name, values in cols.items():
-            i_col = names.index(name)
-            part = part.set_column(i_col, table.schema.field(i_col), values)
+    for i, (_data, uri, _node_ip, _lb) in enumerate(objects):
+        part = cut.part(i)
         if uri_column:
             at = ALB_ACCESS_SCHEMA.get_field_index("source_uri")
-            part = part.add_column(at, ALB_ACCESS_SCHEMA.field(at), pa.repeat(pa.scalar(uri, pa.string()), n))
-        rejects = [
-            make_reject(r.line - offsets[i], r.reason, r.raw) for r in parsed.rejects[r_starts[i] : r_ends[i]]
-        ]  # fmt: skip
-        extra = n - part.column("extra_fields").null_count
+            part = part.add_column(at, ALB_ACCESS_SCHEMA.field(at), pa.repeat(pa.scalar(uri, pa.string()), part.num_rows))
         out.append(
-            ParsedObject(table="alb_access", data=part, rejects=rejects, lines_read=counts[i], extra_field_lines=extra)
+            ParsedObject(
+                table="alb_access", data=part, rejects=cut.rejects[i], lines_read=counts[i], extra_field_lines=extra[i]
+            )
         )
     return out

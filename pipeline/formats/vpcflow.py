@@ -38,6 +38,7 @@ from ..schema import FLOW_BY_AWS, VPC_FLOW_SCHEMA, Field
 from .casting import MAX_EPOCH_SECONDS, numeric_fields, type_rows
 from .flow_header import looks_like_header, parse_header, unknown_fields
 from .flow_parquet import parse_flow_parquet  # noqa: F401 - also reachable here, where ingest's brief looks for it
+from .grouped import cut_apart, without_null_columns
 from .lines import count_lines, first_line, normalise_newlines, read_lines_column, select_lines, split_lines
 from .result import ParsedObject, Reject, make_reject
 from .table_build import to_schema_table
@@ -160,28 +161,17 @@ def parse_vpcflow_many(
         bodies.append(body)
         offsets.append(offsets[-1] + count_lines(body))
     whole = parse_vpcflow_detailed(head + b"\n" + b"".join(bodies), source_uri="", uri_column=False).parsed
-    table = whole.data
-    # rows and rejects come in line order: object i holds the joined lines (1 + offsets[i], 1 + offsets[i + 1]]
-    cuts = np.asarray([1 + o for o in offsets[1:-1]], dtype=np.int64)
-    line_values = table.column("source_line").to_numpy()
-    starts = [0, *np.searchsorted(line_values, cuts, side="right").tolist(), table.num_rows]
-    reject_lines = np.asarray([r.line for r in whole.rejects], dtype=np.int64)
-    r_starts = [0, *np.searchsorted(reject_lines, cuts, side="right").tolist(), len(whole.rejects)]
-    # each row's line number in its own object, for the whole table at once (slices of it are free)
-    at_line = table.column_names.index("source_line")
-    shift = np.repeat(np.asarray(offsets[:-1], dtype=np.int64), np.diff(starts))
-    own_lines = pa.array(line_values - shift, pa.int64())
-    table = table.set_column(at_line, table.schema.field(at_line), own_lines)
+    # object i holds the joined lines (1 + offsets[i], 1 + offsets[i + 1]]: line 1 is the shared header
+    cut = cut_apart(whole.data, whole.rejects, [1 + o for o in offsets[1:]], offsets[:-1])
     if for_lake:
         uri_column = False
-        table = table.select([name for name, col in zip(table.column_names, table.columns, strict=True) if col.null_count < table.num_rows])
+        cut.table = without_null_columns(cut.table)
     out: list[ParsedObject] = []
     for i, (_data, uri) in enumerate(objects):
-        part = table.slice(starts[i], starts[i + 1] - starts[i])
+        part, rejects = cut.part(i), cut.rejects[i]
         if uri_column:
             at = VPC_FLOW_SCHEMA.get_field_index("source_uri")
             part = part.add_column(at, VPC_FLOW_SCHEMA.field(at), pa.repeat(pa.scalar(uri, pa.string()), part.num_rows))
-        rejects = [make_reject(r.line - offsets[i], r.reason, r.raw) for r in whole.rejects[r_starts[i] : r_starts[i + 1]]]
         lines_read = 1 + offsets[i + 1] - offsets[i]
         out.append(
             ParsedObject(

@@ -327,12 +327,9 @@ def _parse_groups(texts: list[tuple[_Outcome, bytes]]) -> list[list[tuple[_Outco
 
     groups: dict[tuple[str, bytes], list[tuple[_Outcome, bytes]]] = {}
     for out, text in texts:
-        key: tuple[str, bytes] | None = ("alb", b"") if out.info.table == "alb_access" and groupable(text) else None
-        if out.info.table == "vpc_flow":
-            head = flow_group_key(text)
-            key = None if head is None else ("flow", head)
-        if key is not None:
-            groups.setdefault(key, []).append((out, text))
+        head = flow_group_key(text) if out.info.table == "vpc_flow" else b"" if groupable(text) else None
+        if head is not None:
+            groups.setdefault((out.info.table, head), []).append((out, text))
     return [g for g in groups.values() if len(g) > 1]
 
 

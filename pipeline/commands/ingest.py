@@ -69,7 +69,7 @@ class TerminalProgress:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn
 
-        self.objects = self.listed_n = self.lines = 0
+        self.objects = self.listed_n = self.lines = self.listed_bytes = self.taken_bytes = 0
         self.clock = clock
         self.started = clock()
         self.progress = Progress(
@@ -81,12 +81,11 @@ class TerminalProgress:
 
     def rate_and_eta(self) -> tuple[str, str]:
         """(MB/s so far, time left at that rate for what is listed) as shown."""
-        task = self.progress.tasks[0]
         elapsed = self.clock() - self.started
-        if elapsed <= 0 or not task.completed:
+        if elapsed <= 0 or not self.taken_bytes:
             return "- MB/s", "-:--:--"
-        speed = task.completed / elapsed
-        left = max(0.0, (task.total or 0) - task.completed) / speed
+        speed = self.taken_bytes / elapsed
+        left = max(0, self.listed_bytes - self.taken_bytes) / speed
         return f"{speed / 1e6:.1f} MB/s", f"{int(left) // 3600}:{int(left) % 3600 // 60:02d}:{int(left) % 60:02d}"
 
     def __enter__(self) -> TerminalProgress:
@@ -98,15 +97,18 @@ class TerminalProgress:
 
     def listed(self, size: int) -> None:
         self.listed_n += 1
-        task = self.progress.tasks[0]
-        self.progress.update(self.task, total=(task.total or 0) + size, objects=f"{self.objects:,}/{self.listed_n:,}")
+        self.listed_bytes += size
+        self.progress.update(self.task, total=self.listed_bytes, objects=f"{self.objects:,}/{self.listed_n:,}")
 
     def taken(self, lines: int, size: int) -> None:
         self.objects += 1
         self.lines += lines
-        self.progress.update(self.task, advance=size, objects=f"{self.objects:,}/{self.listed_n:,}", lines=f"{self.lines:,}")
+        self.taken_bytes += size
         rate, eta = self.rate_and_eta()
-        self.progress.update(self.task, rate=rate, eta=eta)
+        self.progress.update(
+            self.task, completed=self.taken_bytes, objects=f"{self.objects:,}/{self.listed_n:,}", lines=f"{self.lines:,}",
+            rate=rate, eta=eta,
+        )  # fmt: skip
 
 
 def one_line(s: object) -> str:

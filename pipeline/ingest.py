@@ -251,7 +251,7 @@ def _rejects_table(table: str, uri: str, rejects: list[Any]) -> pa.Table | None:
 _CPUS = os.cpu_count() or 1
 _PARSE_SLOTS_N = min(_CPUS, max(2, _CPUS // 2))
 _PARSE_SLOTS = threading.BoundedSemaphore(_PARSE_SLOTS_N)
-#: Parsed objects waiting for the stage thread, at most.
+#: Parsed groups of objects waiting for the stage thread, at most.
 _STAGE_QUEUE = 2
 
 
@@ -657,8 +657,33 @@ def _run(
         batch, batch_rows_now, batch_objects_now = None, 0, 0
         pending.append((stager.submit(open_.finish, writer.holding(open_.members)), rows))
 
-    def take(out: _Outcome) -> None:
+    def take(outs: list[_Outcome]) -> None:
+        """Account for a group's outcomes in order; its parsed objects go to the stage thread together
+        (one task per batch they fall in: batch limits are kept as if they came one by one)."""
         nonlocal batch, batch_rows_now, batch_objects_now
+        chunk: list[BatchMember] = []
+        for member in filter(None, map(member_of, outs)):
+            chunk.append(member)
+            batch_rows_now += member.entry.rows
+            batch_objects_now += 1
+            if batch_rows_now >= batch_rows or batch_objects_now >= batch_objects:
+                stage(chunk)
+                chunk = []
+                flush()
+        if chunk:
+            stage(chunk)
+
+    def stage(members: list[BatchMember]) -> None:
+        nonlocal batch
+        if batch is None:
+            batch = writer.open_batch()
+            opened.append(batch)
+        adding.append(stager.submit(batch.add_many, members))
+        while len(adding) > _STAGE_QUEUE:  # memory: at most this many parsed groups wait for the stage thread
+            adding.popleft().result()
+
+    def member_of(out: _Outcome) -> BatchMember | None:
+        """The ledger entry and summary counts of one outcome; its batch member unless it failed or is gone."""
         summary.bytes_downloaded += out.bytes_in
         summary.bytes_decompressed += out.bytes_out
         ref = out.ref
@@ -684,7 +709,7 @@ def _run(
                 summary.objects_gone += 1
             entry.size = ref.size
             ledger.record([entry], failures)
-            return
+            return None
         if out.status == "empty":
             summary.objects_empty += 1
         else:
@@ -699,16 +724,7 @@ def _run(
             data=out.data, rejects=out.rejects, fallback_time=out.info.file_time,
         )  # fmt: skip
         out.data = out.rejects = None
-        if batch is None:
-            batch = writer.open_batch()
-            opened.append(batch)
-        adding.append(stager.submit(batch.add, member))
-        while len(adding) > _STAGE_QUEUE:  # memory: at most this many parsed objects wait for the stage thread
-            adding.popleft().result()
-        batch_rows_now += entry.rows
-        batch_objects_now += 1
-        if batch_rows_now >= batch_rows or batch_objects_now >= batch_objects:
-            flush()
+        return member
 
     in_flight: deque[Future[list[_Outcome]]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
@@ -716,7 +732,7 @@ def _run(
             if fetcher is not None:  # another engine fetches and parses; outcomes come back in listing order
                 candidates = _candidates(sources, window, ledger, summary, skipped, retry_failed, expire_before)
                 for out in fetcher(sources, candidates, max_object_size):
-                    take(out)
+                    take([out])
             else:
                 group: list[Candidate] = []
                 group_bytes = 0
@@ -727,8 +743,7 @@ def _run(
                         in_flight.append(pool.submit(_fetch_and_parse_group, group, max_object_size))
                         group, group_bytes = [], 0
                     while len(in_flight) >= workers + _PARSE_SLOTS_N:
-                        for out in in_flight.popleft().result():
-                            take(out)
+                        take(in_flight.popleft().result())
 
                 for cand in _candidates(sources, window, ledger, summary, skipped, retry_failed, expire_before):
                     ref, info = cand[1], cand[2]
@@ -748,8 +763,7 @@ def _run(
                         skipped.clear()
                 submit()
                 while in_flight:
-                    for out in in_flight.popleft().result():
-                        take(out)
+                    take(in_flight.popleft().result())
             flush()
             settle()  # publish the batch still being finished on the stage thread
         finally:

@@ -550,3 +550,58 @@ def test_terminal_progress_shows_mb_per_s_and_eta_over_the_run_so_far() -> None:
     assert bar.rate_and_eta() == ("2.5 MB/s", "0:00:04")
     task = bar.progress.tasks[0]
     assert task.fields["rate"] == "2.5 MB/s" and task.fields["objects"] == "1,000/2,000" and task.fields["lines"] == "50,000"
+
+
+def test_a_group_of_small_objects_is_staged_together_and_the_ledger_knows_each_objects_rows_per_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small objects parsed together are split and written as one table (objects crossing hours,
+    groups cut by the batch limit); every object's rows per file in the ledger match the files,
+    the lake equals one built object by object, and replacing one object keeps its group's others."""
+    import pyarrow.parquet as pq
+
+    import pipeline.lake.writer as writer
+
+    staged: list[int] = []
+    stage_rows = writer.OpenBatch._stage_rows
+
+    def counting(self: writer.OpenBatch, run: list[writer.BatchMember]) -> None:
+        staged.append(len(run))
+        stage_rows(self, run)
+
+    monkeypatch.setattr(writer.OpenBatch, "_stage_rows", counting)
+    src, lake, alone = tmp_path / "src", tmp_path / "lake", tmp_path / "alone"
+    keys = []
+    for i in range(30):  # every 7 minutes from 10:00: three and a half hours, some objects across an hour
+        t = T0 + timedelta(minutes=7 * i)
+        keys.append(flow_key(t, i=i))
+        put_local(src, keys[-1], flow_log_bytes(10 + i % 4, t, seed=i))
+
+    def consistent(root: Path) -> None:
+        in_files: dict[tuple[str, str], int] = {}
+        for path in (root / "vpc_flow").rglob("*.parquet"):
+            for uri in pq.read_table(path, columns=["source_uri"]).column("source_uri").to_pylist():
+                key = (uri, path.relative_to(root).as_posix())
+                in_files[key] = in_files.get(key, 0) + 1
+        mapped = read_ledger(root, "object_files")
+        assert dict(zip(zip(mapped["uri"], mapped["path"], strict=True), mapped["rows"], strict=True)) == in_files
+
+    summary = ingest([str(src)], lake, workers=1, batch_objects=7, compact=False)
+    assert summary.objects_done == 30 and max(staged) > 1, staged  # objects went to the writer together
+    assert summary.files_written > 4  # several hours, several batches
+    consistent(lake)
+    for key in keys:  # the same objects, one per run
+        put_local(alone / "src", key, (src / key).read_bytes())
+        ingest([str(alone / "src")], alone / "lake", workers=1, compact=False)
+    query = "SELECT * EXCLUDE (source_uri), regexp_extract(source_uri, '[^/]+$') AS name FROM vpc_flow ORDER BY name, source_line"
+    assert open_lake(lake, threads=1).sql(query).fetchall() == open_lake(alone / "lake", threads=1).sql(query).fetchall()
+
+    changed = src / keys[12]
+    changed.write_bytes(flow_log_bytes(3, T0 + timedelta(minutes=7 * 12), seed=99))
+    os.utime(changed, ns=(1, 1))
+    again = ingest([str(src)], lake, workers=1, compact=False)
+    assert again.objects_done == 1 and again.objects_replaced == 1
+    rows = lake_rows(lake)
+    assert len(rows) == len(set(rows)) == sum(10 + i % 4 for i in range(30) if i != 12) + 3
+    assert sum(1 for u, _ in rows if u == changed.resolve().as_uri()) == 3
+    consistent(lake)

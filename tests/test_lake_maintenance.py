@@ -256,3 +256,40 @@ def test_split_partitions_single_hour_shortcut_agrees_with_the_row_by_row_hours(
         for i, t in enumerate(times):
             want.setdefault((f"{t:%Y-%m-%d}", f"{t:%H}"), []).append(i)
         assert got == [(d, h, rows) for (d, h), rows in sorted(want.items())], (starts, ends)
+
+
+def test_split_objects_counts_each_objects_rows_in_every_partition() -> None:
+    """Several objects' rows split at once: each part holds exactly the rows the row-by-row
+    hours (with each object's own fallback time) put there, and ``share`` counts whose they are."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    import pyarrow as pa
+
+    from pipeline.lake.partition import event_span, fallback_column, partition_times, split_objects
+    from pipeline.schema import UTC_TS
+
+    rnd = random.Random(11)
+    base = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    for _ in range(200):
+        counts = [rnd.randrange(1, 12) for _ in range(rnd.randrange(1, 6))]
+        n = sum(counts)
+        spread = rnd.choice([0, 3599, 7200])
+        null_share = rnd.choice([0, 0, 0.3])
+        starts = [None if rnd.random() < null_share else base + timedelta(seconds=rnd.randrange(spread + 1)) for _ in range(n)]
+        data = pa.table({"start_time": pa.array(starts, UTC_TS), "i": list(range(n))})
+        own = [base + timedelta(hours=rnd.randrange(2, 6)) for _ in counts]  # each object's file time
+        fallback = fallback_column(list(zip(counts, own, strict=True)))
+        owner = [k for k, c in enumerate(counts) for _ in range(c)]
+        times = partition_times("vpc_flow", data, fallback).to_pylist()
+        want: dict[tuple[str, str], list[int]] = {}
+        for i, t in enumerate(times):
+            want.setdefault((f"{t:%Y-%m-%d}", f"{t:%H}"), []).append(i)
+        for span in (None, event_span("vpc_flow", data)):
+            got = split_objects("vpc_flow", data, counts, lambda f=fallback: f, span=span)
+            assert [(d, h, part.column("i").to_pylist()) for d, h, part, _ in got] == [
+                (d, h, rows) for (d, h), rows in sorted(want.items())
+            ], (counts, starts, own)
+            for _, _, part, share in got:
+                rows = part.column("i").to_pylist()
+                assert share == [sum(1 for r in rows if owner[r] == k) for k in range(len(counts))]

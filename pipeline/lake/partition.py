@@ -9,9 +9,10 @@ formatted from timestamps, never taken from log or key text.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -49,6 +50,16 @@ def split_partitions(
     ``fallback``: the per-row fallback times (``partition_times``), or a function making
     them, called only when some row needs them. ``span``: ``event_span(table_name, data)``
     when the caller has it.
+    """
+    return [(date, hour, part) for date, hour, part, _ in split_objects(table_name, data, [data.num_rows], fallback, span=span)]
+
+
+def split_objects(
+    table_name: str, data: pa.Table, counts: Sequence[int], fallback: pa.Array | Callable[[], pa.Array], *, span: Span | None = None
+) -> list[tuple[str, str, pa.Table, list[int]]]:
+    """``split_partitions`` of the rows of several objects in a row (``counts[i]`` rows of object
+    ``i``), each part with how many of its rows are each object's: the lake writer stages a group
+    of small objects as one table and still knows every object's rows in every file.
 
     Hours are computed as integers (microseconds // 1 h): pyarrow's strftime is far slower.
     """
@@ -56,15 +67,23 @@ def split_partitions(
         return []
     one = _single_hour(table_name, data, span)
     if one is not None:  # the usual object: no null event time, all in one hour
-        return [(*_hour_text(one), data)]
+        return [(*_hour_text(one), data, list(counts))]
     if callable(fallback):
         fallback = fallback()
     times = partition_times(table_name, data, fallback)
     micros = pc.cast(times, pa.int64())
-    hours = pc.floor(pc.divide(pc.cast(micros, pa.float64()), float(_US_PER_HOUR)))
-    hours = pc.cast(hours, pa.int64())
+    hours = pc.cast(pc.floor(pc.divide(pc.cast(micros, pa.float64()), float(_US_PER_HOUR))), pa.int64())
     uniques = sorted(pc.unique(hours).to_pylist())
-    return [(*_hour_text(h), data if len(uniques) == 1 else data.filter(pc.equal(hours, h))) for h in uniques]
+    if len(uniques) == 1:
+        return [(*_hour_text(uniques[0]), data, list(counts))]
+    per_row = hours.to_numpy(zero_copy_only=False)
+    owner = np.repeat(np.arange(len(counts)), counts)
+    out = []
+    for h in uniques:
+        mask = per_row == h
+        share = np.bincount(owner[mask], minlength=len(counts)).tolist()
+        out.append((*_hour_text(h), data.filter(pa.array(mask)), share))
+    return out
 
 
 def _single_hour(table_name: str, data: pa.Table, span: Span | None) -> int | None:

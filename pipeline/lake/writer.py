@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 from ..errors import LakeError
 from ..schema import REJECTS_SCHEMA, TABLES, conform_to_schema
 from .ledger import FileEntry, Ledger, ObjectEntry
-from .partition import Span, event_span, fallback_column, split_partitions
+from .partition import Span, event_span, fallback_column, split_objects
 from .storage import LakeLocation
 
 log = logging.getLogger(__name__)
@@ -327,8 +327,7 @@ class LakeWriter:
         """
         batch = self.open_batch()
         try:
-            for m in members:
-                batch.add(m)
+            batch.add_many(members)
         except BaseException:
             batch.abort()
             raise
@@ -423,7 +422,16 @@ def table_columns(table_name: str, columns: Iterable[str]) -> pa.Schema:
     return pa.schema([f for f in TABLES[table_name] if f.name in keep])
 
 
-def _uri_column(runs: list[tuple[str, int]]) -> pa.DictionaryArray:
+#: Consecutive rows of one object each: (uri, rows), in row order.
+Runs = list[tuple[str, int]]
+#: Consecutive objects of at most ``MERGE_OBJECT_ROWS`` rows with the same columns are staged
+#: as one table of at most ``MERGE_ROWS`` rows (a group parsed together: one split, one append
+#: instead of one per object). Bigger objects go alone: for them the copy that joins the
+#: tables costs more than the calls it saves.
+MERGE_OBJECT_ROWS, MERGE_ROWS = 1 << 13, 1 << 16
+
+
+def _uri_column(runs: Runs) -> pa.DictionaryArray:
     """``source_uri`` for consecutive runs of rows (uri, rows), dictionary-encoded."""
     index: dict[str, int] = {}
     for uri, _ in runs:
@@ -442,7 +450,7 @@ class _OpenFile:
     tmp_path: Path
     writer: pq.ParquetWriter
     schema: pa.Schema  # the file's columns (``_file_schema``)
-    pieces: list[tuple[str, pa.Table]] = field(default_factory=list)  # (uri, rows without source_uri)
+    pieces: list[tuple[Runs, pa.Table]] = field(default_factory=list)  # rows without source_uri, and whose they are
     buffered_bytes: int = 0
     buffered_rows: int = 0
     rows: int = 0
@@ -460,13 +468,13 @@ ENCODE_THREADS = 2
 _ENCODE_QUEUE = 2
 
 
-def _encode(f: _OpenFile, pieces: list[tuple[str, pa.Table]], before: Future[None] | None) -> None:
+def _encode(f: _OpenFile, pieces: list[tuple[Runs, pa.Table]], before: Future[None] | None) -> None:
     """Write one row group of ``f`` (on an encoder thread), after its row groups handed over ``before``."""
     if before is not None:
         before.result()
     tables = [piece for _, piece in pieces]
     data = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
-    data = data.append_column(_URI_FIELD, _uri_column([(uri, piece.num_rows) for uri, piece in pieces]))
+    data = data.append_column(_URI_FIELD, _uri_column([run for runs, _ in pieces for run in runs]))
     f.writer.write_table(LakeWriter._conform(data, f.schema), row_group_size=ROW_GROUP_ROWS)
 
 
@@ -495,21 +503,65 @@ class OpenBatch:
 
     def add(self, member: BatchMember) -> None:
         """Stage one object's rows and rejects; its tables are released afterwards."""
-        self.members.append(member)
-        data, uri = member.data, member.entry.uri
-        if data is not None and data.num_rows:
-            table_name = member.entry.table_name or ""
-            if table_name not in TABLES:
-                raise LakeError(f"rows of {uri!r} name no lake table ({table_name!r})")
-            if "source_uri" in data.column_names:  # one object, one uri: put back per row group
-                data = data.drop_columns(["source_uri"])
-            span = self._note_span(table_name, data)
-            rows, when = data.num_rows, member.fallback_time
-            for date, hour, part in split_partitions(table_name, data, lambda: fallback_column([(rows, when)]), span=span):
-                self._append(table_name, date, hour, uri, part)
-        if member.rejects is not None and member.rejects.num_rows:
-            self.rejects.append(member.rejects)
-        member.data = member.rejects = None
+        self.add_many([member])
+
+    def add_many(self, members: list[BatchMember]) -> None:
+        """Stage objects in listing order; their tables are released afterwards.
+
+        Consecutive objects of one table with the same columns (a group of small objects
+        parsed together) are split and appended as one table, with each object's rows
+        counted per file: for the thousands of small objects of a quiet bucket the calls
+        per object cost more than their rows.
+        """
+        self.members.extend(members)
+        run: list[BatchMember] = []
+        for member in members:
+            data = member.data
+            if data is not None and data.num_rows:
+                table_name = member.entry.table_name or ""
+                if table_name not in TABLES:
+                    raise LakeError(f"rows of {member.entry.uri!r} name no lake table ({table_name!r})")
+                if "source_uri" in data.column_names:  # one object, one uri: put back per row group
+                    member.data = data = data.drop_columns(["source_uri"])
+                if run and not self._joins(run, member):
+                    self._stage_rows(run)
+                    run = []
+                run.append(member)
+        if run:
+            self._stage_rows(run)
+        for member in members:
+            if member.rejects is not None and member.rejects.num_rows:
+                self.rejects.append(member.rejects)
+            member.data = member.rejects = None
+
+    @staticmethod
+    def _joins(run: list[BatchMember], member: BatchMember) -> bool:
+        first, data = run[0].data, member.data
+        assert first is not None and data is not None
+        return (
+            data.num_rows <= MERGE_OBJECT_ROWS
+            and first.num_rows <= MERGE_OBJECT_ROWS
+            and member.entry.table_name == run[0].entry.table_name
+            and data.schema.equals(first.schema)
+            and sum(m.data.num_rows for m in run if m.data is not None) + data.num_rows <= MERGE_ROWS
+        )
+
+    def _stage_rows(self, run: list[BatchMember]) -> None:
+        """Split the rows of consecutive objects (same table and columns) by partition and append them."""
+        tables = [m.data for m in run if m.data is not None]
+        # the objects of a group are slices of one parse: one contiguous copy costs less than
+        # measuring and encoding dozens of slices
+        data = tables[0] if len(tables) == 1 else pa.concat_tables(tables).combine_chunks()
+        table_name = run[0].entry.table_name or ""
+        counts = [t.num_rows for t in tables]
+        uris = [m.entry.uri for m in run]
+        span = self._note_span(table_name, data)
+
+        def fallback() -> pa.Array:
+            return fallback_column([(n, m.fallback_time) for n, m in zip(counts, run, strict=True)])
+
+        for date, hour, part, share in split_objects(table_name, data, counts, fallback, span=span):
+            self._append(table_name, date, hour, [(u, n) for u, n in zip(uris, share, strict=True) if n], part)
 
     def _note_span(self, table_name: str, data: pa.Table) -> Span:
         result = self.result
@@ -521,7 +573,7 @@ class OpenBatch:
             result.max_event_time = hi if result.max_event_time is None else max(result.max_event_time, hi)
         return span
 
-    def _append(self, table_name: str, date: str, hour: str, uri: str, part: pa.Table) -> None:
+    def _append(self, table_name: str, date: str, hour: str, runs: Runs, part: pa.Table) -> None:
         key = (table_name, date, hour)
         f = self.files.get(key)
         if f is not None and not set(part.column_names) <= set(f.schema.names):
@@ -534,10 +586,11 @@ class OpenBatch:
         elif f is None:
             f = self.files[key] = self._open(table_name, date, hour, part.column_names)
         size = part.nbytes
-        f.pieces.append((uri, part))
+        f.pieces.append((runs, part))
         f.buffered_bytes += size
         f.buffered_rows += part.num_rows
-        f.per_uri[uri] = f.per_uri.get(uri, 0) + part.num_rows
+        for uri, n in runs:
+            f.per_uri[uri] = f.per_uri.get(uri, 0) + n
         self.buffered_bytes += size
         if f.buffered_bytes >= ROW_GROUP_BYTES or f.buffered_rows >= ROW_GROUP_ROWS:
             self._write_group(f)

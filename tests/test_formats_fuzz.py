@@ -251,6 +251,27 @@ def test_fuzz_flow_grouped_parse_equals_one_by_one(seed: int) -> None:
     assert grouped > 40  # the generator must keep producing groups
 
 
+def test_join_objects_gives_each_objects_lines_as_if_counted_alone() -> None:
+    """One join and one newline scan for a group: the same bytes and line offsets as joining and
+    counting object by object (empty bodies, missing final newlines, blank lines, a head or none)."""
+    from pipeline.formats.grouped import join_objects
+    from pipeline.formats.lines import count_lines
+
+    rnd = random.Random(5)
+    for _ in range(300):
+        bodies = [
+            b"".join(rnd.choice([b"a b\n", b"\n", b"xyz", b" \n\n"]) for _ in range(rnd.randrange(0, 5)))
+            for _ in range(rnd.randrange(1, 6))
+        ]
+        head = rnd.choice([b"", b"h1\n", b"h1\nh2\n"])
+        joined, offsets = join_objects([memoryview(b) if rnd.random() < 0.5 else b for b in bodies], head)
+        assert joined == head + b"".join(b if not b or b.endswith(b"\n") else b + b"\n" for b in bodies)
+        want = [0]
+        for b in bodies:
+            want.append(want[-1] + count_lines(b))
+        assert offsets == want, (bodies, head)
+
+
 def test_flow_group_key_declines_what_is_parsed_as_a_whole() -> None:
     from pipeline.formats.vpcflow import flow_group_key
 

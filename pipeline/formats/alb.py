@@ -20,8 +20,7 @@ import pyarrow as pa
 from ..schema import ALB_ACCESS_SCHEMA, ALB_BY_AWS, ALB_LOG_ORDER, ALB_TYPES
 from .alb_fields import apply_checks, count_extra, host_port_check, split_host_port, split_request, with_alb_times
 from .casting import dash_to_null, numeric_fields
-from .grouped import cut_apart, per_object_column, valid_per_object, without_null_columns
-from .lines import count_lines
+from .grouped import cut_apart, join_objects, per_object_column, valid_per_object, without_null_columns
 from .quoted_log import EXTRA, NFIELDS, Layout, Token, glued_tokens, strict_tokens, tokenize_object
 from .result import ParsedObject
 from .table_build import to_schema_table
@@ -186,11 +185,8 @@ def parse_alb_many(
     ``groupable``. ``uri_column``: see ``parse_bytes``; ``for_lake``: see
     ``vpcflow.parse_vpcflow_many``.
     """
-    counts = [count_lines(d) for d, *_ in objects]
-    offsets = [0]
-    for n in counts:
-        offsets.append(offsets[-1] + n)
-    joined = b"".join(d if d.endswith(b"\n") else d + b"\n" for d, *_ in objects)
+    joined, offsets = join_objects([d for d, *_ in objects])
+    counts = [b - a for a, b in zip(offsets, offsets[1:], strict=False)]
     parsed, _ = parse_alb_detailed(joined, source_uri="", uri_column=False, n_lines=offsets[-1])
     cut = cut_apart(parsed.data, parsed.rejects, offsets[1:], offsets[:-1])
     names = cut.table.column_names

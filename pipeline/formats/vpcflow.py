@@ -38,7 +38,7 @@ from ..schema import FLOW_BY_AWS, VPC_FLOW_SCHEMA, Field
 from .casting import MAX_EPOCH_SECONDS, numeric_fields, type_rows
 from .flow_header import looks_like_header, parse_header, unknown_fields
 from .flow_parquet import parse_flow_parquet  # noqa: F401 - also reachable here, where ingest's brief looks for it
-from .grouped import cut_apart, without_null_columns
+from .grouped import cut_apart, join_objects, without_null_columns
 from .lines import count_lines, first_line, normalise_newlines, read_lines_column, select_lines, split_lines
 from .result import ParsedObject, Reject, make_reject
 from .table_build import to_schema_table
@@ -151,16 +151,12 @@ def parse_vpcflow_many(
     null on every row of the whole group (what the lake writer takes), found once for the
     group rather than per object.
     """
-    head = objects[0][0].split(b"\n", 1)[0]
-    bodies: list[bytes] = []
-    offsets = [0]  # body lines before each object
-    for data, _uri in objects:
-        body = data[len(head) + 1 :]
-        if body and not body.endswith(b"\n"):
-            body += b"\n"
-        bodies.append(body)
-        offsets.append(offsets[-1] + count_lines(body))
-    whole = parse_vpcflow_detailed(head + b"\n" + b"".join(bodies), source_uri="", uri_column=False).parsed
+    first = objects[0][0]
+    end = first.find(b"\n")
+    head = first if end < 0 else first[:end]
+    skip = len(head) + 1
+    joined, offsets = join_objects([memoryview(data)[skip:] for data, _uri in objects], head + b"\n")
+    whole = parse_vpcflow_detailed(joined, source_uri="", uri_column=False).parsed
     # object i holds the joined lines (1 + offsets[i], 1 + offsets[i + 1]]: line 1 is the shared header
     cut = cut_apart(whole.data, whole.rejects, [1 + o for o in offsets[1:]], offsets[:-1])
     if for_lake:

@@ -273,8 +273,9 @@ def test_join_objects_gives_each_objects_lines_as_if_counted_alone() -> None:
 
 
 def test_flow_group_key_declines_what_is_parsed_as_a_whole() -> None:
-    from pipeline.formats.vpcflow import flow_group_key
+    from pipeline.formats.vpcflow import _documented_header, flow_group_key
 
+    _documented_header.cache_clear()
     header = " ".join(FLOW_DEFAULT_HEADER).encode()
     assert flow_group_key(header + b"\n" + _FLOW.encode() + b"\n") == header
     assert flow_group_key(header) == header
@@ -285,8 +286,12 @@ def test_flow_group_key_declines_what_is_parsed_as_a_whole() -> None:
         header + b"\r\n" + _FLOW.encode(),  # CRLF
         header + b" some-new-field\n",  # a field AWS does not document: warned about per object
         b"version \xff\n",
+        b" ".join([header] * 3) + b"\n",  # fields named twice
+        header + b" " + b"x" * 100_000,  # one long first line: declined before the header cache sees it
     ):
         assert flow_group_key(data) is None, data
+    assert _documented_header.cache_info().currsize == 5  # the five first lines above, never the long one
+    assert flow_group_key(header + b"\n" + _FLOW.encode() + b"\n") == header  # the cached answer is the same
 
 
 def test_alb_grouped_parse_counts_unknown_trailing_fields_per_object() -> None:

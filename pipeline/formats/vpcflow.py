@@ -24,6 +24,7 @@ Invalid UTF-8 becomes U+FFFD: kept in string fields, a reject in integer fields.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -127,13 +128,22 @@ def flow_group_key(data: bytes) -> bytes | None:
         return None
     end = data.find(b"\n")
     head = data if end < 0 else data[:end]
+    # a documented header names each field once: longer is not one (and is not kept in the cache)
+    return head if len(head) <= _MAX_HEADER_BYTES and _documented_header(head) else None
+
+
+#: Every documented field named once, with a space after each (room to spare).
+_MAX_HEADER_BYTES = 2 * sum(len(name) + 1 for name in FLOW_BY_AWS)
+
+
+@functools.lru_cache(maxsize=256)
+def _documented_header(head: bytes) -> bool:
+    """A flow-log header naming only documented fields (a bucket has a few header lines, thousands of objects)."""
     try:
         text = head.decode("utf-8")
-        if not looks_like_header(text) or unknown_fields(parse_header(text, source_uri="", line=1, allow_unknown=True)):
-            return None
+        return looks_like_header(text) and not unknown_fields(parse_header(text, source_uri="", line=1, allow_unknown=True))
     except (UnicodeDecodeError, FormatError):
-        return None
-    return head
+        return False
 
 
 def parse_vpcflow_many(

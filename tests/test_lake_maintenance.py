@@ -61,6 +61,16 @@ def test_compaction_merges_closed_partitions_and_keeps_every_row_once(tmp_path: 
     assert lake_rows(lake) == before and lake_rows(lake, "alb_access") == with_rejects
     on_disk = sorted(p.relative_to(lake).as_posix() for p in lake.glob("*/date=*/hour=*/*.parquet"))
     assert on_disk == sorted(p for p in after if "/date=" in p)  # old files gone from disk too
+    # the compacted file is written like a batch's: one row group for these few rows, no Arrow
+    # schema, source_uri dictionary-encoded, min/max only for numbers and times
+    import pyarrow.parquet as pq
+
+    (merged,) = [p for p in after if p.startswith("vpc_flow/date=2024-05-01/hour=10/")]
+    meta = pq.ParquetFile(lake / merged).metadata
+    assert meta.num_row_groups == 1 and b"ARROW:schema" not in (meta.metadata or {})
+    columns = {meta.row_group(0).column(i).path_in_schema: meta.row_group(0).column(i) for i in range(meta.num_columns)}
+    assert "RLE_DICTIONARY" in columns["source_uri"].encodings
+    assert not columns["srcaddr"].is_stats_set and columns["start_time"].is_stats_set
     # a changed object in a compacted partition is still replaced, not duplicated
     changed = src / flow_key(T0 + timedelta(minutes=5), i=1)
     changed.write_bytes(flow_log_bytes(3, T0 + timedelta(minutes=5), seed=77))

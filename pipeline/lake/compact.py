@@ -4,8 +4,9 @@ A run every 5 minutes adds a small file to the current hour partitions; after a 
 DuckDB opens thousands of files. ``compact`` rewrites every *closed* partition (its hour
 ended more than the delivery margin ago, so late objects are unlikely) that has two or
 more files into one (ingest's own end-of-run pass: only partitions with ``AUTO_MIN_FILES``
-files under ``SMALL_FILE_BYTES``, and only those files), streaming file by file (memory:
-one input file), rows unchanged
+files under ``SMALL_FILE_BYTES``, and only those files), streaming file by file into row
+groups as large as a batch writes (memory: one input file and one row group), with the
+batch files' settings (``writer.parquet_options``), rows unchanged
 (``source_uri``/``source_line`` included). Late objects that still arrive simply add a
 file, and the next compaction folds it in; a changed object is replaced in the
 compacted file like anywhere else (its ``object_files`` rows move with it).
@@ -30,19 +31,21 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import LakeError
 from ..schema import REJECTS_SCHEMA, TABLES
 from .ledger import FileEntry, Ledger
 from .writer import (
-    PARQUET_COMPRESSION,
-    PARQUET_COMPRESSION_LEVEL,
     REJECTS_DIR,
+    ROW_GROUP_BYTES,
+    ROW_GROUP_ROWS,
     LakeWriter,
     _fsync,
     _hash,
-    table_columns,
+    file_schema,
+    parquet_options,
 )
 
 log = logging.getLogger(__name__)
@@ -138,6 +141,11 @@ def compact(
     return result
 
 
+def _write_row_group(out: pq.ParquetWriter, tables: list[pa.Table]) -> None:
+    if tables:  # one dictionary per column for the row group, as a batch file has
+        out.write_table(pa.concat_tables(tables).unify_dictionaries().combine_chunks(), row_group_size=ROW_GROUP_ROWS)
+
+
 def _compact_one(writer: LakeWriter, table_name: str, folder: str, files: list[tuple[str, int, int]], result: CompactResult) -> None:
     ledger = writer.ledger
     paths = sorted(p for p, _, _ in files)
@@ -150,19 +158,26 @@ def _compact_one(writer: LakeWriter, table_name: str, folder: str, files: list[t
             if names is None:
                 raise LakeError(f"lake file {p!r} vanished during compaction; the next run repairs it")
             present.update(names)
-        schema = table_columns(table_name, present)
+        schema = file_schema(table_name, present)
     rel = f"{folder}/part-{_hash('compact', folder, *paths)}.parquet"
     writer.tmp.mkdir(parents=True, exist_ok=True)
     tmp_path = writer.tmp / f"{os.getpid()}-compact.parquet"
     rows = 0
     try:
-        with pq.ParquetWriter(tmp_path, schema, compression=PARQUET_COMPRESSION, compression_level=PARQUET_COMPRESSION_LEVEL) as out:
+        with pq.ParquetWriter(tmp_path, schema, **parquet_options(schema)) as out:
+            # the small files' rows gathered into row groups as large as a batch's: one row
+            # group per input file would keep the many small pieces compaction is for
+            group: list[pa.Table] = []
             for p in paths:
                 data = writer._read_file(p)
                 if data is None:
                     raise LakeError(f"lake file {p!r} vanished during compaction; the next run repairs it")
-                out.write_table(writer._conform(data, schema))
+                group.append(writer._conform(data, schema))
                 rows += data.num_rows
+                if sum(t.num_rows for t in group) >= ROW_GROUP_ROWS or sum(t.nbytes for t in group) >= ROW_GROUP_BYTES:
+                    _write_row_group(out, group)
+                    group = []
+            _write_row_group(out, group)
         if writer.fsync:
             _fsync(tmp_path)
         size = tmp_path.stat().st_size

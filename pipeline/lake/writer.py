@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -167,6 +168,18 @@ def _dictionary_columns(schema: pa.Schema) -> list[str]:
     return [f.name for f in schema if f.name not in _NO_DICTIONARY]
 
 
+def parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """How every lake file is written (batches, rejects, rewrites, compaction), in one place.
+
+    No Arrow schema is stored: readers take the types from the Parquet schema, which is
+    the table's (``source_uri`` dictionary-encoded in the file, a string to every reader).
+    """
+    return {
+        "compression": PARQUET_COMPRESSION, "compression_level": PARQUET_COMPRESSION_LEVEL,
+        "write_statistics": _stats_columns(schema), "use_dictionary": _dictionary_columns(schema), "store_schema": False,
+    }  # fmt: skip
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -259,10 +272,7 @@ class LakeWriter:
     def _stage(self, data: pa.Table, rel: str, table_name: str) -> tuple[Path, FileEntry, dict[str, int]]:
         self.tmp.mkdir(parents=True, exist_ok=True)
         tmp_path = self._tmp_path()
-        pq.write_table(
-            data, tmp_path, compression=PARQUET_COMPRESSION, compression_level=PARQUET_COMPRESSION_LEVEL,
-            write_statistics=_stats_columns(data.schema), use_dictionary=_dictionary_columns(data.schema),
-        )  # fmt: skip
+        pq.write_table(data, tmp_path, **parquet_options(data.schema))
         counts = pc.value_counts(data.column("source_uri"))
         per_uri = {v["values"].as_py(): v["counts"].as_py() for v in counts}
         entry = FileEntry(path=rel, table_name=table_name, rows=data.num_rows, bytes=tmp_path.stat().st_size)
@@ -404,7 +414,7 @@ ROW_GROUP_ROWS = 1 << 20  # and at most this many rows per row group
 _URI_FIELD = pa.field("source_uri", pa.dictionary(pa.int32(), pa.string()), nullable=False)
 
 
-def _file_schema(table_name: str, columns: Iterable[str]) -> pa.Schema:
+def file_schema(table_name: str, columns: Iterable[str]) -> pa.Schema:
     """The table's columns that ``columns`` names, in the table's order, ``source_uri`` always.
 
     A lake file leaves out the columns null on every row it holds: a default-format flow
@@ -449,7 +459,7 @@ class _OpenFile:
     hour: str
     tmp_path: Path
     writer: pq.ParquetWriter
-    schema: pa.Schema  # the file's columns (``_file_schema``)
+    schema: pa.Schema  # the file's columns (``file_schema``)
     pieces: list[tuple[Runs, pa.Table]] = field(default_factory=list)  # rows without source_uri, and whose they are
     buffered_bytes: int = 0
     buffered_rows: int = 0
@@ -601,12 +611,8 @@ class OpenBatch:
         w = self.writer
         w.tmp.mkdir(parents=True, exist_ok=True)
         tmp_path = w._tmp_path()
-        schema = _file_schema(table_name, columns)
-        pw = pq.ParquetWriter(
-            tmp_path, schema, compression=PARQUET_COMPRESSION, compression_level=PARQUET_COMPRESSION_LEVEL,
-            write_statistics=_stats_columns(schema), use_dictionary=_dictionary_columns(schema), store_schema=False,
-        )  # fmt: skip
-        return _OpenFile(table_name, date, hour, tmp_path, pw, schema)
+        schema = file_schema(table_name, columns)
+        return _OpenFile(table_name, date, hour, tmp_path, pq.ParquetWriter(tmp_path, schema, **parquet_options(schema)), schema)
 
     def _write_group(self, f: _OpenFile) -> None:
         """Hand ``f``'s buffered rows to the encoders as one row group (an earlier write's error surfaces here)."""

@@ -524,7 +524,8 @@ class OpenBatch:
         per object cost more than their rows.
         """
         self.members.extend(members)
-        run: list[BatchMember] = []
+        run: list[BatchMember] = []  # consecutive objects staged as one table
+        run_rows = 0
         for member in members:
             data = member.data
             if data is not None and data.num_rows:
@@ -533,28 +534,26 @@ class OpenBatch:
                     raise LakeError(f"rows of {member.entry.uri!r} name no lake table ({table_name!r})")
                 if "source_uri" in data.column_names:  # one object, one uri: put back per row group
                     member.data = data = data.drop_columns(["source_uri"])
-                if run and not self._joins(run, member):
+                first = run[0].data if run else None
+                joins = (
+                    first is not None
+                    and data.num_rows <= MERGE_OBJECT_ROWS
+                    and first.num_rows <= MERGE_OBJECT_ROWS
+                    and run_rows + data.num_rows <= MERGE_ROWS
+                    and table_name == run[0].entry.table_name
+                    and data.schema.equals(first.schema)
+                )
+                if run and not joins:
                     self._stage_rows(run)
-                    run = []
+                    run, run_rows = [], 0
                 run.append(member)
+                run_rows += data.num_rows
         if run:
             self._stage_rows(run)
         for member in members:
             if member.rejects is not None and member.rejects.num_rows:
                 self.rejects.append(member.rejects)
             member.data = member.rejects = None
-
-    @staticmethod
-    def _joins(run: list[BatchMember], member: BatchMember) -> bool:
-        first, data = run[0].data, member.data
-        assert first is not None and data is not None
-        return (
-            data.num_rows <= MERGE_OBJECT_ROWS
-            and first.num_rows <= MERGE_OBJECT_ROWS
-            and member.entry.table_name == run[0].entry.table_name
-            and data.schema.equals(first.schema)
-            and sum(m.data.num_rows for m in run if m.data is not None) + data.num_rows <= MERGE_ROWS
-        )
 
     def _stage_rows(self, run: list[BatchMember]) -> None:
         """Split the rows of consecutive objects (same table and columns) by partition and append them."""

@@ -126,10 +126,14 @@ def flow_group_key(data: bytes) -> bytes | None:
     """
     if not data or data.startswith(_BOM) or b"\r" in data:
         return None
-    end = data.find(b"\n")
-    head = data if end < 0 else data[:end]
+    head = _first_line_bytes(data)
     # a documented header names each field once: longer is not one (and is not kept in the cache)
     return head if len(head) <= _MAX_HEADER_BYTES and _documented_header(head) else None
+
+
+def _first_line_bytes(data: bytes) -> bytes:
+    end = data.find(b"\n")
+    return data if end < 0 else data[:end]
 
 
 #: Every documented field named once, with a space after each (room to spare).
@@ -161,9 +165,7 @@ def parse_vpcflow_many(
     null on every row of the whole group (what the lake writer takes), found once for the
     group rather than per object.
     """
-    first = objects[0][0]
-    end = first.find(b"\n")
-    head = first if end < 0 else first[:end]
+    head = _first_line_bytes(objects[0][0])
     skip = len(head) + 1
     joined, offsets = join_objects([memoryview(data)[skip:] for data, _uri in objects], head + b"\n")
     whole = parse_vpcflow_detailed(joined, source_uri="", uri_column=False).parsed

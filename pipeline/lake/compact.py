@@ -168,15 +168,18 @@ def _compact_one(writer: LakeWriter, table_name: str, folder: str, files: list[t
             # the small files' rows gathered into row groups as large as a batch's: one row
             # group per input file would keep the many small pieces compaction is for
             group: list[pa.Table] = []
+            group_rows = group_bytes = 0
             for p in paths:
                 data = writer._read_file(p)
                 if data is None:
                     raise LakeError(f"lake file {p!r} vanished during compaction; the next run repairs it")
                 group.append(writer._conform(data, schema))
                 rows += data.num_rows
-                if sum(t.num_rows for t in group) >= ROW_GROUP_ROWS or sum(t.nbytes for t in group) >= ROW_GROUP_BYTES:
+                group_rows += data.num_rows
+                group_bytes += group[-1].nbytes
+                if group_rows >= ROW_GROUP_ROWS or group_bytes >= ROW_GROUP_BYTES:
                     _write_row_group(out, group)
-                    group = []
+                    group, group_rows, group_bytes = [], 0, 0
             _write_row_group(out, group)
         if writer.fsync:
             _fsync(tmp_path)

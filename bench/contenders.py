@@ -57,6 +57,8 @@ def ingest_contenders(ds: Dataset, work: Path, *, sample_flow: int, sample_alb: 
                   prepare=_fresh(lake), note="local folder source, fresh lake each run", **common),
         Contender("polars-oneliner", "ingest", scale, "baseline", [*BASELINES, "polars", "--data", root, "--out", str(out / "polars")],
                   prepare=_fresh(out / "polars"), note="scan_csv typed -> sink_parquet", **common),
+        Contender("polars-lake-columns", "ingest", scale, "baseline", [*BASELINES, "polars-lake", "--data", root, "--out", str(out / "polars-lake")],
+                  prepare=_fresh(out / "polars-lake"), note="the one-liner plus the lake's parsed columns and date/hour files (not a target)", **common),
         Contender("duckdb-copy", "ingest", scale, "baseline", [*BASELINES, "duckdb", "--data", root, "--out", str(out / "duckdb")],
                   prepare=_fresh(out / "duckdb"), note="read_csv typed -> COPY TO parquet", **common),
         Contender("gzip-cli", "ingest", scale, "ceiling", ["sh", "-c", 'xargs -0 -a "$1" gzip -dc > /dev/null', "sh", str(listing)],

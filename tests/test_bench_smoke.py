@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow  # builds a dataset and runs every contender: a mi
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE_IDS = {
-    "polars-oneliner", "duckdb-copy", "gzip-cli", "isal-igzip", "isal-igzip-2t",
+    "polars-oneliner", "polars-lake-columns", "duckdb-copy", "gzip-cli", "isal-igzip", "isal-igzip-2t",
     "peer-flowlogs-reader", "peer-aws-log-parser", "naive-selfjoin",
 }  # fmt: skip
 FLOWSLEUTH_IDS = {"flowsleuth-ingest", "flowsleuth-detect", "flowsleuth-report"}
@@ -82,6 +82,7 @@ def test_baselines_saw_every_line(smoke: dict) -> None:
     rows = {r["id"]: r for r in smoke["contenders"]}
     total = ds["flow_lines"] + ds["alb_lines"]
     assert rows["polars-oneliner"]["child"]["lines"] == total
+    assert rows["polars-lake-columns"]["child"]["lines"] == total
     assert rows["duckdb-copy"]["child"]["lines"] == total
     assert rows["isal-igzip"]["child"]["raw_bytes"] == ds["flow_raw_bytes"] + ds["alb_raw_bytes"]
     assert rows["naive-selfjoin"]["child"]["lines"] > 0  # rows in the lake's vpc_flow

@@ -95,7 +95,7 @@ def both(spark: Any) -> tuple[duckdb.DuckDBPyConnection, Any]:
     con.execute("SET TimeZone='UTC'")
     con.execute(f"CREATE TABLE t AS {DATA}")
     scon = SparkConnection(spark)
-    scon.register("t", con.execute("SELECT * FROM t").to_arrow_table())
+    scon.register("t", con.sql("SELECT * FROM t").to_arrow_table())
     return con, scon
 
 
@@ -112,7 +112,7 @@ def with_macros(both: tuple[duckdb.DuckDBPyConnection, Any]) -> tuple[duckdb.Duc
     """Both engines with table ``a`` of addresses, flow_our_addrs (a TEMP TABLE) and the run's macros."""
     con, scon = both
     con.execute("CREATE TABLE a AS SELECT unnest($addrs) AS addr", {"addrs": ADDRS})
-    scon.register("a", con.execute("SELECT * FROM a").to_arrow_table())
+    scon.register("a", con.sql("SELECT * FROM a").to_arrow_table())
     for engine in (con, scon):
         engine.execute(OUR_ADDRS)
         for _, sql in load_prep(default_queries_dir()).statements:
@@ -136,11 +136,11 @@ def test_prep_table_is_materialised(with_macros: tuple[duckdb.DuckDBPyConnection
     """A prep TEMP TABLE on Spark is a snapshot (as in DuckDB), not a view re-reading its source."""
     con, scon = with_macros
     scon.execute("CREATE OR REPLACE TEMP TABLE snap AS SELECT count(*) AS n FROM a")
-    scon.register("a", con.execute("SELECT * FROM a LIMIT 1").to_arrow_table())
+    scon.register("a", con.sql("SELECT * FROM a LIMIT 1").to_arrow_table())
     try:
         assert scon.execute("SELECT n FROM snap").fetchall() == [(len(ADDRS),)]
     finally:
-        scon.register("a", con.execute("SELECT * FROM a").to_arrow_table())
+        scon.register("a", con.sql("SELECT * FROM a").to_arrow_table())
 
 
 def test_macro_expansion_substitutes_arguments() -> None:

@@ -77,21 +77,31 @@ def _col(name: str) -> str:
     return name.replace("-", "_").replace(":", "_ip_")  # client:port -> client_ip_port (unsplit)
 
 
+def _flow_scans(root: Path) -> Iterator[tuple[int, tuple[str, ...], pl.LazyFrame]]:
+    """One typed scan per header line (columns named as in the header)."""
+    for k, (header, files) in enumerate(flow_groups(flow_files(root)).items()):
+        schema = {h: _POLARS[_flow_kind(h)] for h in header}
+        yield k, header, pl.scan_csv(files, separator=" ", has_header=True, schema=schema, null_values="-", quote_char=None)
+
+
+def _alb_scan(files: list[Path]) -> pl.LazyFrame:
+    schema = {_col(n): _POLARS[_alb_kind(n)] for n in ALB_LOG_ORDER}
+    return pl.scan_csv(files, separator=" ", has_header=False, schema=schema, null_values="-", quote_char='"', truncate_ragged_lines=True)
+
+
+def _rows(pattern: Path) -> int:
+    return int(pl.scan_parquet(pattern).select(pl.len()).collect().item())
+
+
 def run_polars(root: Path, out: Path) -> dict[str, object]:
     rows = 0
-    for k, (header, files) in enumerate(flow_groups(flow_files(root)).items()):
-        schema = {h: _POLARS[_flow_kind(h)] for h in header}  # names as in the header line
-        dest = out / f"flow-{k}.parquet"
-        pl.scan_csv(files, separator=" ", has_header=True, schema=schema, null_values="-", quote_char=None).sink_parquet(dest)
-        rows += pl.scan_parquet(dest).select(pl.len()).collect().item()
+    for k, _header, scan in _flow_scans(root):
+        scan.sink_parquet(out / f"flow-{k}.parquet")
+        rows += _rows(out / f"flow-{k}.parquet")
     files = alb_files(root)
     if files:
-        schema = {_col(n): _POLARS[_alb_kind(n)] for n in ALB_LOG_ORDER}
-        dest = out / "alb.parquet"
-        pl.scan_csv(
-            files, separator=" ", has_header=False, schema=schema, null_values="-", quote_char='"', truncate_ragged_lines=True
-        ).sink_parquet(dest)
-        rows += pl.scan_parquet(dest).select(pl.len()).collect().item()
+        _alb_scan(files).sink_parquet(out / "alb.parquet")
+        rows += _rows(out / "alb.parquet")
     return {"lines": rows}
 
 
@@ -102,41 +112,39 @@ def _hour_key(when: pl.Expr) -> dict[str, pl.Expr]:
     return {"date": when.dt.date(), "hour": when.dt.hour()}
 
 
+def _alb_timestamp(column: str) -> pl.Expr:
+    return pl.col(column).str.to_datetime(_ALB_TIME, time_unit="us", time_zone="UTC", strict=False)
+
+
 def run_polars_lake(root: Path, out: Path) -> dict[str, object]:
     """``run_polars`` writing what the lake holds: parsed times, split ``host:port`` and request, date/hour files."""
     rows = 0
-    for k, (header, files) in enumerate(flow_groups(flow_files(root)).items()):
-        schema = {h: _POLARS[_flow_kind(h)] for h in header}  # names as in the header line
-        derived = [pl.from_epoch(c, time_unit="s").dt.replace_time_zone("UTC").alias(f"{c}_time") for c in ("start", "end") if c in schema]
-        frame = (
-            pl.scan_csv(files, separator=" ", has_header=True, schema=schema, null_values="-", quote_char=None)
-            .with_columns(derived)
-            .rename({h: h.replace("-", "_") for h in header})
-        )
-        key = _hour_key(pl.col("start_time")) if "start" in schema else {"date": pl.lit(None, pl.Date)}
+    for k, header, scan in _flow_scans(root):
+        derived = [pl.from_epoch(c, time_unit="s").dt.replace_time_zone("UTC").alias(f"{c}_time") for c in ("start", "end") if c in header]
+        frame = scan.with_columns(derived).rename({h: h.replace("-", "_") for h in header})
+        key = _hour_key(pl.col("start_time")) if "start" in header else {"date": pl.lit(None, pl.Date)}
         frame.sink_parquet(pl.PartitionBy(out / f"flow-{k}", key=key), mkdir=True)
-        rows += pl.scan_parquet(out / f"flow-{k}" / "**" / "*.parquet").select(pl.len()).collect().item()
+        rows += _rows(out / f"flow-{k}" / "**" / "*.parquet")
     files = alb_files(root)
     if files:
-        schema = {_col(n): _POLARS[_alb_kind(n)] for n in ALB_LOG_ORDER}
         request = pl.col("request").str.splitn(" ", 3)
         derived = [
             *(pl.col(f"{side}_ip_port").str.split_exact(":", 1).struct.rename_fields([f"{side}_ip", f"{side}_port"]).alias(side) for side in ("client", "target")),
             request.struct.field("field_0").alias("request_verb"),
             request.struct.field("field_1").alias("request_url"),
             request.struct.field("field_2").alias("request_proto"),
-            pl.col("time").str.to_datetime(_ALB_TIME, time_unit="us", time_zone="UTC", strict=False).alias("event_time"),
-            pl.col("request_creation_time").str.to_datetime(_ALB_TIME, time_unit="us", time_zone="UTC", strict=False).alias("request_creation_ts"),
+            _alb_timestamp("time").alias("event_time"),
+            _alb_timestamp("request_creation_time").alias("request_creation_ts"),
         ]
         frame = (
-            pl.scan_csv(files, separator=" ", has_header=False, schema=schema, null_values="-", quote_char='"', truncate_ragged_lines=True)
+            _alb_scan(files)
             .with_columns(derived)
             .unnest("client", "target")
             .with_columns(pl.col("client_port", "target_port").cast(pl.Int64, strict=False))
             .drop("client_ip_port", "target_ip_port")
         )
         frame.sink_parquet(pl.PartitionBy(out / "alb", key=_hour_key(pl.col("event_time"))), mkdir=True)
-        rows += pl.scan_parquet(out / "alb" / "**" / "*.parquet").select(pl.len()).collect().item()
+        rows += _rows(out / "alb" / "**" / "*.parquet")
     return {"lines": rows}
 
 

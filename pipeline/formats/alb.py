@@ -19,8 +19,10 @@ import pyarrow as pa
 
 from ..schema import ALB_ACCESS_SCHEMA, ALB_BY_AWS, ALB_LOG_ORDER, ALB_TYPES
 from .alb_fields import apply_checks, count_extra, host_port_check, split_host_port, split_request, with_alb_times
+from .alb_native import parse_vouched
 from .casting import dash_to_null, numeric_fields
 from .grouped import cut_apart, join_objects, per_object_column, valid_per_object, without_null_columns
+from .lines import count_lines
 from .quoted_log import EXTRA, NFIELDS, Layout, Token, glued_tokens, strict_tokens, tokenize_object
 from .result import ParsedObject
 from .table_build import to_schema_table
@@ -107,12 +109,22 @@ def parse_alb(
 
 def parse_alb_detailed(
     data: bytes, *, source_uri: str, node_ip: str | None = None, load_balancer: str | None = None,
-    fast: bool = True, uri_column: bool = True, n_lines: int | None = None,
+    fast: bool = True, uri_column: bool = True, n_lines: int | None = None, compiled: bool = True,
 ) -> tuple[ParsedObject, pl.Series]:  # fmt: skip
     """The parsed object and, per row, how many of the 33 known fields its line carried.
 
-    ``n_lines``: ``count_lines(data)`` when the caller has counted already.
+    ``n_lines``: ``count_lines(data)`` when the caller has counted already. ``compiled``:
+    try ``alb_native`` first (with ``fast``); tests turn it off to compare the two.
     """
+    if fast and compiled and groupable(data):  # objects exactly as AWS writes them
+        n_lines = count_lines(data) if n_lines is None else n_lines
+        vouched = parse_vouched(
+            data, LAYOUT.quoted_as_written, n_lines, ALB_MIN_FIELDS,
+            source_uri=source_uri, uri_column=uri_column, node_ip=node_ip, load_balancer=load_balancer,
+        )  # fmt: skip
+        if vouched is not None:
+            table, nfields = vouched
+            return ParsedObject(table="alb_access", data=table, lines_read=n_lines), pl.Series(NFIELDS, nfields)
     tok = tokenize_object(data, LAYOUT, fast=fast, n_lines=n_lines)
     frame = tok.frame
     pcols = [LAYOUT.column(i) for i in range(LAYOUT.width)]

@@ -197,7 +197,10 @@ def parse_alb_many(
     ``groupable``. ``uri_column``: see ``parse_bytes``; ``for_lake``: see
     ``vpcflow.parse_vpcflow_many``.
     """
-    joined, offsets = join_objects([d for d, *_ in objects])
+    if len(objects) == 1:  # nothing to join: no copy of the object
+        joined, offsets = objects[0][0], [0, count_lines(objects[0][0])]
+    else:
+        joined, offsets = join_objects([d for d, *_ in objects])
     counts = [b - a for a, b in zip(offsets, offsets[1:], strict=False)]
     parsed, _ = parse_alb_detailed(joined, source_uri="", uri_column=False, n_lines=offsets[-1])
     cut = cut_apart(parsed.data, parsed.rejects, offsets[1:], offsets[:-1])

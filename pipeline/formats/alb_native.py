@@ -36,12 +36,27 @@ _CLASS[33:127] = _PLAIN
 _CLASS[_SPACE], _CLASS[_NEWLINE], _CLASS[_QUOTE] = _SEP, _END, _QUO
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _skip(buf: np.ndarray, cls: np.ndarray, pos: int, n: int, upto: int) -> np.int64:
+    """Where the run of bytes of class ``upto`` or lower starting at ``pos`` ends.
+
+    Unsigned indices: no negative-index check per byte (the hot loop of the split).
+    """
+    p, end, one = np.uint64(pos), np.uint64(n), np.uint64(1)
+    while p < end and cls[buf[p]] <= upto:
+        p += one
+    return np.int64(p)
+
+
 @njit(cache=True, nogil=True)
 def _split(
-    buf: np.ndarray, cls: np.ndarray, quoted: np.ndarray, min_fields: int, starts: np.ndarray, ends: np.ndarray
-) -> tuple[bool, np.ndarray]:
+    buf: np.ndarray, cls: np.ndarray, quoted: np.ndarray, min_fields: int, starts: np.ndarray, ends: np.ndarray,
+    roles: np.ndarray, nums: np.ndarray, nums_ok: np.ndarray, float_at: np.ndarray, floats: np.ndarray,
+    floats_ok: np.ndarray, pow10: np.ndarray, request_at: int, request_to: int,
+) -> tuple[bool, np.ndarray]:  # fmt: skip
     """Each line's value bounds (quotes stripped) into ``starts``/``ends`` (position x line,
-    -1 when absent, rows past the positions all -1, for derived columns) and its field count.
+    -1 when absent; rows past the positions for derived columns), its numbers typed
+    (``_type_line``) and its field count.
 
     Not ok when any line is not vouched for.
     """
@@ -59,15 +74,8 @@ def _split(
                 if not quoted[f]:
                     return False, nfields
                 s = pos + 1
-                pos = s
-                while pos < n:
-                    k = cls[buf[pos]]
-                    if k == _QUO:
-                        break
-                    if k > _SEP:  # newline, control or non-ASCII byte
-                        return False, nfields
-                    pos += 1
-                if pos >= n or pos == s:  # unclosed, or an empty quoted value
+                pos = int(_skip(buf, cls, s, n, _SEP))
+                if pos >= n or pos == s or buf[pos] != _QUOTE:  # unclosed, empty, or a newline, control or non-ASCII byte
                     return False, nfields
                 e = pos
                 pos += 1
@@ -75,11 +83,7 @@ def _split(
                 if quoted[f]:
                     return False, nfields
                 s = pos
-                while pos < n:
-                    k = cls[buf[pos]]
-                    if k != _PLAIN:
-                        break
-                    pos += 1
+                pos = int(_skip(buf, cls, s, n, _PLAIN))
                 e = pos
                 if e == s:  # an empty field: a leading space, a run of spaces or an empty line
                     return False, nfields
@@ -100,6 +104,9 @@ def _split(
         for k in range(f, rows):
             starts[k, line] = -1
             ends[k, line] = -1
+        if not _type_line(buf, starts, ends, line, roles, nums, nums_ok, float_at, floats, floats_ok, pow10):
+            return False, nfields
+        _request(buf, starts, ends, line, request_at, request_to)
     return pos == n, nfields
 
 
@@ -126,55 +133,29 @@ def _int(buf: np.ndarray, s: int, e: int) -> tuple[bool, int]:
 
 
 @njit(cache=True, nogil=True)
-def _ints(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[bool, np.ndarray, np.ndarray]:
-    n = starts.size
-    values = np.zeros(n, dtype=np.int64)
-    valid = np.zeros(n, dtype=np.bool_)
-    for r in range(n):
-        s, e = starts[r], ends[r]
-        if s < 0 or _is_dash(buf, s, e):
-            continue
-        ok, v = _int(buf, s, e)
-        if not ok:
-            return False, values, valid
-        values[r] = v
-        valid[r] = True
-    return True, values, valid
-
-
-@njit(cache=True, nogil=True)
-def _floats(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, pow10: np.ndarray) -> tuple[bool, np.ndarray, np.ndarray]:
-    """``-?[0-9]+(\\.[0-9]+)?`` with at most 15 digits: the digits over a power of ten, one exact rounding."""
-    n = starts.size
-    values = np.zeros(n, dtype=np.float64)
-    valid = np.zeros(n, dtype=np.bool_)
-    for r in range(n):
-        s, e = starts[r], ends[r]
-        if s < 0 or _is_dash(buf, s, e):
-            continue
-        neg = buf[s] == _DASH
-        i = s + 1 if neg else s
-        m = 0
-        digits = 0
-        frac = -1  # digits after the point; -1 before one is seen
-        while i < e:
-            c = buf[i]
-            if c == 46 and frac < 0 and digits > 0:
-                frac = 0
-            elif 48 <= c <= 57:
-                m = m * 10 + (c - 48)
-                digits += 1
-                if frac >= 0:
-                    frac += 1
-            else:
-                return False, values, valid
-            i += 1
-        if digits == 0 or digits > 15 or frac == 0:
-            return False, values, valid
-        v = m / pow10[max(frac, 0)]
-        values[r] = -v if neg else v
-        valid[r] = True
-    return True, values, valid
+def _float(buf: np.ndarray, s: int, e: int, pow10: np.ndarray) -> tuple[bool, float]:
+    r"""``-?[0-9]+(\.[0-9]+)?`` with at most 15 digits: the digits over a power of ten, one exact rounding."""
+    neg = buf[s] == _DASH
+    i = s + 1 if neg else s
+    m = 0
+    digits = 0
+    frac = -1  # digits after the point; -1 before one is seen
+    while i < e:
+        c = buf[i]
+        if c == 46 and frac < 0 and digits > 0:
+            frac = 0
+        elif 48 <= c <= 57:
+            m = m * 10 + (c - 48)
+            digits += 1
+            if frac >= 0:
+                frac += 1
+        else:
+            return False, 0.0
+        i += 1
+    if digits == 0 or digits > 15 or frac == 0:
+        return False, 0.0
+    v = m / pow10[max(frac, 0)]
+    return True, -v if neg else v
 
 
 @njit(cache=True, nogil=True)
@@ -199,89 +180,105 @@ def _days_from_civil(y: int, m: int, d: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _times(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[bool, np.ndarray, np.ndarray]:
-    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (the shape ALB writes) as UTC microseconds; '-' is null."""
-    n = starts.size
-    values = np.zeros(n, dtype=np.int64)
-    valid = np.zeros(n, dtype=np.bool_)
-    month_days = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-    for r in range(n):
-        s, e = starts[r], ends[r]
-        if s < 0 or _is_dash(buf, s, e):
-            continue
-        if e - s != 27 or buf[s + 4] != _DASH or buf[s + 7] != _DASH or buf[s + 10] != 84 or buf[s + 13] != _COLON:
-            return False, values, valid
-        if buf[s + 16] != _COLON or buf[s + 19] != 46 or buf[s + 26] != 90:
-            return False, values, valid
-        y, mo, d = _digits(buf, s, 4), _digits(buf, s + 5, 2), _digits(buf, s + 8, 2)
-        h, mi, se, us = _digits(buf, s + 11, 2), _digits(buf, s + 14, 2), _digits(buf, s + 17, 2), _digits(buf, s + 20, 6)
-        if y < 1900 or mo < 1 or mo > 12 or d < 1 or d > month_days[mo - 1] or h < 0 or h > 23 or mi < 0 or mi > 59:
-            return False, values, valid
-        if se < 0 or se > 59 or us < 0:
-            return False, values, valid
-        if mo == 2 and d == 29 and not (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)):
-            return False, values, valid
-        days = _days_from_civil(y, mo, d)
-        values[r] = ((days * 24 + h) * 60 + mi) * 60 * 1_000_000 + se * 1_000_000 + us
-        valid[r] = True
-    return True, values, valid
+def _time(buf: np.ndarray, s: int, e: int) -> tuple[bool, int]:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (the shape ALB writes) as UTC microseconds."""
+    if e - s != 27 or buf[s + 4] != _DASH or buf[s + 7] != _DASH or buf[s + 10] != 84 or buf[s + 13] != _COLON:
+        return False, 0
+    if buf[s + 16] != _COLON or buf[s + 19] != 46 or buf[s + 26] != 90:
+        return False, 0
+    y, mo, d = _digits(buf, s, 4), _digits(buf, s + 5, 2), _digits(buf, s + 8, 2)
+    h, mi, se, us = _digits(buf, s + 11, 2), _digits(buf, s + 14, 2), _digits(buf, s + 17, 2), _digits(buf, s + 20, 6)
+    if y < 1900 or mo < 1 or mo > 12 or d < 1 or h < 0 or h > 23 or mi < 0 or mi > 59 or se < 0 or se > 59 or us < 0:
+        return False, 0
+    leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    if d > (30 + ((mo + (mo >= 8)) & 1) if mo != 2 else 29 if leap else 28):
+        return False, 0
+    days = _days_from_civil(y, mo, d)
+    return True, ((days * 24 + h) * 60 + mi) * 60_000_000 + se * 1_000_000 + us
 
 
 @njit(cache=True, nogil=True)
-def _host_port(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, src: int, dst: int) -> tuple[bool, np.ndarray, np.ndarray]:
-    """Row ``src``'s ``address:port`` split at the last colon: the address (``[address]`` without
-    brackets) into bound row ``dst``, and the ports; '-' is null."""
-    n = starts.shape[1]
-    ports = np.zeros(n, dtype=np.int64)
-    valid = np.zeros(n, dtype=np.bool_)
-    for r in range(n):
-        s, e = starts[src, r], ends[src, r]
+def _host_port(buf: np.ndarray, s: int, e: int) -> tuple[bool, int, int, int]:
+    """``address:port`` split at the last colon, ``[address]`` without brackets: (ok, start, end, port)."""
+    colon = e - 1
+    while colon >= s and buf[colon] != _COLON:
+        colon -= 1
+    if colon < s or colon + 1 == e:
+        return False, 0, 0, 0
+    a, b = s, colon
+    if b - a >= 2 and buf[a] == 91 and buf[b - 1] == 93:
+        a += 1
+        b -= 1
+    if b == a or _is_dash(buf, a, b):
+        return False, 0, 0, 0
+    ok, port = _int(buf, colon + 1, e)
+    return ok, a, b, port
+
+
+@njit(cache=True, nogil=True)
+def _request(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, line: int, src: int, dst: int) -> None:
+    """The request line into verb (before the first space), url and proto (after the last
+    space): bound rows ``dst`` .. ``dst + 2``; '-' or empty parts stay null (-1)."""
+    s, e = starts[src, line], ends[src, line]
+    if s < 0 or _is_dash(buf, s, e):
+        return
+    first = s
+    while first < e and buf[first] != _SPACE:
+        first += 1
+    starts[dst, line], ends[dst, line] = s, first
+    if first < e:
+        last = e - 1
+        while buf[last] != _SPACE:
+            last -= 1
+        if last == first:  # one space: the rest is the url
+            starts[dst + 1, line], ends[dst + 1, line] = first + 1, e
+        else:
+            starts[dst + 1, line], ends[dst + 1, line] = first + 1, last
+            starts[dst + 2, line], ends[dst + 2, line] = last + 1, e
+    for k in range(dst, dst + 3):
+        a, b = starts[k, line], ends[k, line]
+        if a >= 0 and (a == b or _is_dash(buf, a, b)):
+            starts[k, line], ends[k, line] = -1, -1
+
+
+#: What a number column holds: an integer, a time, or the port of ``address:port``.
+_INT, _TIME, _HOST_PORT = 0, 1, 2
+
+
+@njit(cache=True, nogil=True)
+def _type_line(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, line: int, roles: np.ndarray, nums: np.ndarray,
+    nums_ok: np.ndarray, float_at: np.ndarray, floats: np.ndarray, floats_ok: np.ndarray, pow10: np.ndarray,
+) -> bool:  # fmt: skip
+    """Type one line's numbers (``roles``: position, kind, derived bound row) while its bytes are in cache."""
+    for j in range(roles.shape[0]):
+        p, kind = roles[j, 0], roles[j, 1]
+        s, e = starts[p, line], ends[p, line]
+        nums_ok[j, line] = False
         if s < 0 or _is_dash(buf, s, e):
             continue
-        colon = e - 1
-        while colon >= s and buf[colon] != _COLON:
-            colon -= 1
-        if colon < s or colon + 1 == e:
-            return False, ports, valid
-        a, b = s, colon
-        if b - a >= 2 and buf[a] == 91 and buf[b - 1] == 93:
-            a += 1
-            b -= 1
-        if b == a or _is_dash(buf, a, b):
-            return False, ports, valid
-        ok, port = _int(buf, colon + 1, e)
+        if kind == _INT:
+            ok, v = _int(buf, s, e)
+        elif kind == _TIME:
+            ok, v = _time(buf, s, e)
+        else:
+            ok, a, b, v = _host_port(buf, s, e)
+            starts[roles[j, 2], line], ends[roles[j, 2], line] = a, b
         if not ok:
-            return False, ports, valid
-        starts[dst, r], ends[dst, r], ports[r], valid[r] = a, b, port, True
-    return True, ports, valid
-
-
-@njit(cache=True, nogil=True)
-def _request(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, src: int, dst: int) -> None:
-    """Row ``src``'s request line into verb (before the first space), url and proto (after the
-    last space): bound rows ``dst`` .. ``dst + 2``; '-' or empty parts stay null."""
-    n = starts.shape[1]
-    for r in range(n):
-        s, e = starts[src, r], ends[src, r]
+            return False
+        nums[j, line] = v
+        nums_ok[j, line] = True
+    for j in range(float_at.size):
+        s, e = starts[float_at[j], line], ends[float_at[j], line]
+        floats_ok[j, line] = False
         if s < 0 or _is_dash(buf, s, e):
             continue
-        first = s
-        while first < e and buf[first] != _SPACE:
-            first += 1
-        starts[dst, r], ends[dst, r] = s, first
-        if first < e:
-            last = e - 1
-            while buf[last] != _SPACE:
-                last -= 1
-            if last == first:  # one space: the rest is the url
-                starts[dst + 1, r], ends[dst + 1, r] = first + 1, e
-            else:
-                starts[dst + 1, r], ends[dst + 1, r] = first + 1, last
-                starts[dst + 2, r], ends[dst + 2, r] = last + 1, e
-        for k in range(dst, dst + 3):
-            a, b = starts[k, r], ends[k, r]
-            if a >= 0 and (a == b or _is_dash(buf, a, b)):
-                starts[k, r], ends[k, r] = -1, -1
+        ok, x = _float(buf, s, e, pow10)
+        if not ok:
+            return False
+        floats[j, line] = x
+        floats_ok[j, line] = True
+    return True
 
 
 @njit(cache=True, nogil=True)
@@ -344,10 +341,22 @@ _TYPES = pa.array(ALB_TYPES, pa.string())
 _POS = {name: i for i, name in enumerate(ALB_LOG_ORDER)}
 _INT_POSITIONS = ("elb_status_code", "target_status_code", "received_bytes", "sent_bytes", "matched_rule_priority")
 _FLOAT_POSITIONS = ("request_processing_time", "target_processing_time", "response_processing_time")
+_FLOAT_AT = np.array([_POS[name] for name in _FLOAT_POSITIONS], dtype=np.int64)
 #: Bound rows after the positions: the columns split out of ``host:port`` and the request line.
 _DERIVED_ROWS = {
     name: _WIDTH + k for k, name in enumerate(("client_ip", "target_ip", "request_verb", "request_url", "request_proto"))
 }
+#: Lake columns typed as int64 (times as microseconds) in the split: (column, position, kind).
+_NUMBER_ROLES = (
+    *((name, name, _INT) for name in _INT_POSITIONS),
+    ("event_time", "time", _TIME), ("request_creation_ts", "request_creation_time", _TIME),
+    ("client_port", "client:port", _HOST_PORT), ("target_port", "target:port", _HOST_PORT),
+)  # fmt: skip
+_NUMBER_COLUMNS = [column for column, _, _ in _NUMBER_ROLES]
+_ROLES = np.array(
+    [[_POS[pos], kind, _DERIVED_ROWS[column.replace("_port", "_ip")] if kind == _HOST_PORT else -1] for column, pos, kind in _NUMBER_ROLES],
+    dtype=np.int64,
+)
 #: Lake string columns read straight from a position (``'-'`` is null).
 _RAW_STRINGS = {
     f.name: _POS["error_reason" if f.name == "lambda_error_reason" else f.name]
@@ -382,33 +391,21 @@ def parse_vouched(
     buf = np.frombuffer(data, dtype=np.uint8)
     mask = np.array([i in quoted for i in range(_WIDTH)], dtype=np.bool_)
     starts, ends = _bounds(n_lines)
-    ok, nfields = _split(buf, _CLASS, mask, min_fields, starts, ends)
-    if not ok:
-        return None
-    typed: dict[str, pa.Array] = {}
-    for name in _INT_POSITIONS:
-        ok, values, valid = _ints(buf, starts[_POS[name]], ends[_POS[name]])
-        if not ok:
-            return None
-        typed[name] = _numbers(values, valid, pa.int64())
-    for name in _FLOAT_POSITIONS:
-        ok, fvalues, valid = _floats(buf, starts[_POS[name]], ends[_POS[name]], _POW10)
-        if not ok:
-            return None
-        typed[name] = _numbers(fvalues, valid, pa.float64())
-    for name, column in (("time", "event_time"), ("request_creation_time", "request_creation_ts")):
-        ok, values, valid = _times(buf, starts[_POS[name]], ends[_POS[name]])
-        if not ok:
-            return None
-        typed[column] = _numbers(values, valid, UTC_TS)
-    if typed["event_time"].null_count:
+    nums = np.empty((len(_NUMBER_COLUMNS), n_lines), dtype=np.int64)
+    nums_ok = np.empty((len(_NUMBER_COLUMNS), n_lines), dtype=np.bool_)
+    floats = np.empty((len(_FLOAT_POSITIONS), n_lines), dtype=np.float64)
+    floats_ok = np.empty((len(_FLOAT_POSITIONS), n_lines), dtype=np.bool_)
+    ok, nfields = _split(
+        buf, _CLASS, mask, min_fields, starts, ends, _ROLES, nums, nums_ok, _FLOAT_AT, floats, floats_ok, _POW10,
+        _POS["request"], _DERIVED_ROWS["request_verb"],
+    )  # fmt: skip
+    if not ok or not nums_ok[_NUMBER_COLUMNS.index("event_time")].all():
         return None  # a line without a time is a reject: the polars path says why
-    for side in ("client", "target"):
-        ok, ports, valid = _host_port(buf, starts, ends, _POS[f"{side}:port"], _DERIVED_ROWS[f"{side}_ip"])
-        if not ok:
-            return None
-        typed[f"{side}_port"] = _numbers(ports, valid, pa.int64())
-    _request(buf, starts, ends, _POS["request"], _DERIVED_ROWS["request_verb"])
+    typed: dict[str, pa.Array] = {}
+    for j, column in enumerate(_NUMBER_COLUMNS):
+        typed[column] = _numbers(nums[j], nums_ok[j], UTC_TS if column.endswith(("_time", "_ts")) else pa.int64())
+    for j, name in enumerate(_FLOAT_POSITIONS):
+        typed[name] = _numbers(floats[j], floats_ok[j], pa.float64())
     names = list(_RAW_STRINGS) + list(_DERIVED_ROWS)
     rows = list(_RAW_STRINGS.values()) + list(_DERIVED_ROWS.values())
     typed.update(zip(names, _strings(buf, starts, ends, rows, [r < _WIDTH for r in rows]), strict=True))

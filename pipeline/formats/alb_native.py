@@ -15,37 +15,34 @@ this file.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
 from ..schema import ALB_ACCESS_SCHEMA, ALB_LOG_ORDER, ALB_TYPES, UTC_TS
+from .native_columns import (
+    DASH,
+    NEWLINE,
+    PLAIN,
+    QUOTE,
+    SEP,
+    SPACE,
+    bounds,
+    byte_classes,
+    is_dash,
+    number_array,
+    read_int,
+    skip_run,
+    string_arrays,
+)
 
-_SPACE, _QUOTE, _NEWLINE, _DASH, _COLON = 32, 34, 10, 45, 58
+_COLON = 58
 _WIDTH = len(ALB_LOG_ORDER)
 _POW10 = np.array([10.0**k for k in range(16)])  # exact doubles
 
 
-#: Byte classes for the split: a value byte, or what ends or spoils a value.
-_PLAIN, _SEP, _END, _QUO, _BAD = 0, 1, 2, 3, 4
-_CLASS = np.full(256, _BAD, dtype=np.uint8)
-_CLASS[33:127] = _PLAIN
-_CLASS[_SPACE], _CLASS[_NEWLINE], _CLASS[_QUOTE] = _SEP, _END, _QUO
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _skip(buf: np.ndarray, cls: np.ndarray, pos: int, n: int, upto: int) -> np.int64:
-    """Where the run of bytes of class ``upto`` or lower starting at ``pos`` ends.
-
-    Unsigned indices: no negative-index check per byte (the hot loop of the split).
-    """
-    p, end, one = np.uint64(pos), np.uint64(n), np.uint64(1)
-    while p < end and cls[buf[p]] <= upto:
-        p += one
-    return np.int64(p)
+_CLASS = byte_classes(quote_is_data=False)
 
 
 @njit(cache=True, nogil=True)
@@ -70,12 +67,12 @@ def _split(
         while True:
             if pos >= n or f >= width:
                 return False, nfields
-            if buf[pos] == _QUOTE:
+            if buf[pos] == QUOTE:
                 if not quoted[f]:
                     return False, nfields
                 s = pos + 1
-                pos = int(_skip(buf, cls, s, n, _SEP))
-                if pos >= n or pos == s or buf[pos] != _QUOTE:  # unclosed, empty, or a newline, control or non-ASCII byte
+                pos = int(skip_run(buf, cls, s, n, SEP))
+                if pos >= n or pos == s or buf[pos] != QUOTE:  # unclosed, empty, or a newline, control or non-ASCII byte
                     return False, nfields
                 e = pos
                 pos += 1
@@ -83,7 +80,7 @@ def _split(
                 if quoted[f]:
                     return False, nfields
                 s = pos
-                pos = int(_skip(buf, cls, s, n, _PLAIN))
+                pos = int(skip_run(buf, cls, s, n, PLAIN))
                 e = pos
                 if e == s:  # an empty field: a leading space, a run of spaces or an empty line
                     return False, nfields
@@ -94,9 +91,9 @@ def _split(
                 break  # the last line, without a final newline
             c = buf[pos]
             pos += 1
-            if c == _NEWLINE:
+            if c == NEWLINE:
                 break
-            if c != _SPACE or pos >= n or buf[pos] == _NEWLINE:  # a quote, control byte, trailing space
+            if c != SPACE or pos >= n or buf[pos] == NEWLINE:  # a quote, control byte, trailing space
                 return False, nfields
         if f < min_fields:
             return False, nfields
@@ -111,31 +108,9 @@ def _split(
 
 
 @njit(cache=True, nogil=True)
-def _is_dash(buf: np.ndarray, s: int, e: int) -> bool:
-    return e == s + 1 and buf[s] == _DASH
-
-
-@njit(cache=True, nogil=True)
-def _int(buf: np.ndarray, s: int, e: int) -> tuple[bool, int]:
-    """``-?[0-9]{1,18}`` (what a cast to int64 reads the same way), else not ok."""
-    neg = buf[s] == _DASH
-    i = s + 1 if neg else s
-    if i == e or e - i > 18:
-        return False, 0
-    v = 0
-    while i < e:
-        d = buf[i] - 48
-        if d < 0 or d > 9:
-            return False, 0
-        v = v * 10 + d
-        i += 1
-    return True, -v if neg else v
-
-
-@njit(cache=True, nogil=True)
 def _float(buf: np.ndarray, s: int, e: int, pow10: np.ndarray) -> tuple[bool, float]:
     r"""``-?[0-9]+(\.[0-9]+)?`` with at most 15 digits: the digits over a power of ten, one exact rounding."""
-    neg = buf[s] == _DASH
+    neg = buf[s] == DASH
     i = s + 1 if neg else s
     m = 0
     digits = 0
@@ -182,7 +157,7 @@ def _days_from_civil(y: int, m: int, d: int) -> int:
 @njit(cache=True, nogil=True)
 def _time(buf: np.ndarray, s: int, e: int) -> tuple[bool, int]:
     """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (the shape ALB writes) as UTC microseconds."""
-    if e - s != 27 or buf[s + 4] != _DASH or buf[s + 7] != _DASH or buf[s + 10] != 84 or buf[s + 13] != _COLON:
+    if e - s != 27 or buf[s + 4] != DASH or buf[s + 7] != DASH or buf[s + 10] != 84 or buf[s + 13] != _COLON:
         return False, 0
     if buf[s + 16] != _COLON or buf[s + 19] != 46 or buf[s + 26] != 90:
         return False, 0
@@ -209,9 +184,9 @@ def _host_port(buf: np.ndarray, s: int, e: int) -> tuple[bool, int, int, int]:
     if b - a >= 2 and buf[a] == 91 and buf[b - 1] == 93:
         a += 1
         b -= 1
-    if b == a or _is_dash(buf, a, b):
+    if b == a or is_dash(buf, a, b):
         return False, 0, 0, 0
-    ok, port = _int(buf, colon + 1, e)
+    ok, port = read_int(buf, colon + 1, e)
     return ok, a, b, port
 
 
@@ -220,15 +195,15 @@ def _request(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, line: int, s
     """The request line into verb (before the first space), url and proto (after the last
     space): bound rows ``dst`` .. ``dst + 2``; '-' or empty parts stay null (-1)."""
     s, e = starts[src, line], ends[src, line]
-    if s < 0 or _is_dash(buf, s, e):
+    if s < 0 or is_dash(buf, s, e):
         return
     first = s
-    while first < e and buf[first] != _SPACE:
+    while first < e and buf[first] != SPACE:
         first += 1
     starts[dst, line], ends[dst, line] = s, first
     if first < e:
         last = e - 1
-        while buf[last] != _SPACE:
+        while buf[last] != SPACE:
             last -= 1
         if last == first:  # one space: the rest is the url
             starts[dst + 1, line], ends[dst + 1, line] = first + 1, e
@@ -237,7 +212,7 @@ def _request(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, line: int, s
             starts[dst + 2, line], ends[dst + 2, line] = last + 1, e
     for k in range(dst, dst + 3):
         a, b = starts[k, line], ends[k, line]
-        if a >= 0 and (a == b or _is_dash(buf, a, b)):
+        if a >= 0 and (a == b or is_dash(buf, a, b)):
             starts[k, line], ends[k, line] = -1, -1
 
 
@@ -255,10 +230,10 @@ def _type_line(
         p, kind = roles[j, 0], roles[j, 1]
         s, e = starts[p, line], ends[p, line]
         nums_ok[j, line] = False
-        if s < 0 or _is_dash(buf, s, e):
+        if s < 0 or is_dash(buf, s, e):
             continue
         if kind == _INT:
-            ok, v = _int(buf, s, e)
+            ok, v = read_int(buf, s, e)
         elif kind == _TIME:
             ok, v = _time(buf, s, e)
         else:
@@ -271,7 +246,7 @@ def _type_line(
     for j in range(float_at.size):
         s, e = starts[float_at[j], line], ends[float_at[j], line]
         floats_ok[j, line] = False
-        if s < 0 or _is_dash(buf, s, e):
+        if s < 0 or is_dash(buf, s, e):
             continue
         ok, x = _float(buf, s, e, pow10)
         if not ok:
@@ -279,62 +254,6 @@ def _type_line(
         floats[j, line] = x
         floats_ok[j, line] = True
     return True
-
-
-@njit(cache=True, nogil=True)
-def _gather(
-    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, rows: np.ndarray, dash_is_null: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Arrow string buffers of bound rows ``rows``: offsets and validity per row, one byte buffer
-    holding them one after another (``base``: where each starts)."""
-    k, n = rows.size, starts.shape[1]
-    offsets = np.zeros((k, n + 1), dtype=np.int32)
-    valid = np.zeros((k, n), dtype=np.bool_)
-    base = np.zeros(k + 1, dtype=np.int64)
-    for j in range(k):
-        st, en, off, va = starts[rows[j]], ends[rows[j]], offsets[j], valid[j]
-        size = 0
-        for r in range(n):
-            s, e = st[r], en[r]
-            if s >= 0 and not (dash_is_null[j] and _is_dash(buf, s, e)):
-                va[r] = True
-                size += e - s
-            off[r + 1] = size
-        base[j + 1] = base[j] + size
-    data = np.empty(base[k], dtype=np.uint8)
-    at = np.uint64(0)  # unsigned indices: no negative-index wraparound check per byte (4x faster)
-    one = np.uint64(1)
-    for j in range(k):
-        st, en, va = starts[rows[j]], ends[rows[j]], valid[j]
-        for r in range(n):
-            if va[r]:
-                for i in range(np.uint64(st[r]), np.uint64(en[r])):
-                    data[at] = buf[i]
-                    at += one
-    return offsets, data, base, valid
-
-
-def _validity(valid: np.ndarray) -> tuple[pa.Buffer | None, int]:
-    nulls = int(valid.size - np.count_nonzero(valid))
-    if nulls == 0:
-        return None, 0
-    return pa.py_buffer(np.packbits(valid, bitorder="little")), nulls
-
-
-def _strings(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, rows: list[int], dash_is_null: list[bool]) -> list[pa.Array]:
-    offsets, data, base, valid = _gather(buf, starts, ends, np.array(rows, dtype=np.int64), np.array(dash_is_null))
-    whole = pa.py_buffer(data)
-    out = []
-    for j in range(len(rows)):
-        bitmap, nulls = _validity(valid[j])
-        values = whole.slice(int(base[j]), int(base[j + 1] - base[j]))
-        out.append(pa.Array.from_buffers(pa.string(), valid.shape[1], [bitmap, pa.py_buffer(offsets[j]), values], null_count=nulls))
-    return out
-
-
-def _numbers(values: np.ndarray, valid: np.ndarray, arrow_type: pa.DataType) -> pa.Array:
-    bitmap, nulls = _validity(valid)
-    return pa.Array.from_buffers(arrow_type, valid.size, [bitmap, pa.py_buffer(values)], null_count=nulls)
 
 
 _TYPES = pa.array(ALB_TYPES, pa.string())
@@ -365,22 +284,6 @@ _RAW_STRINGS = {
 }
 
 
-_scratch = threading.local()
-#: Lines up to which a thread keeps its bound arrays for the next object (~10 MB): fresh
-#: arrays cost page faults worth a third of the parse.
-_SCRATCH_LINES = 1 << 15
-
-
-def _bounds(n_lines: int) -> tuple[np.ndarray, np.ndarray]:
-    rows = _WIDTH + len(_DERIVED_ROWS)
-    if n_lines > _SCRATCH_LINES:
-        return np.empty((rows, n_lines), dtype=np.int32), np.empty((rows, n_lines), dtype=np.int32)
-    flat = getattr(_scratch, "flat", None)
-    if flat is None:
-        flat = _scratch.flat = np.empty((2, rows * _SCRATCH_LINES), dtype=np.int32)
-    return flat[0, : rows * n_lines].reshape(rows, n_lines), flat[1, : rows * n_lines].reshape(rows, n_lines)
-
-
 def parse_vouched(
     data: bytes, quoted: frozenset[int], n_lines: int, min_fields: int, *, source_uri: str, uri_column: bool,
     node_ip: str | None, load_balancer: str | None,
@@ -390,7 +293,7 @@ def parse_vouched(
         return None
     buf = np.frombuffer(data, dtype=np.uint8)
     mask = np.array([i in quoted for i in range(_WIDTH)], dtype=np.bool_)
-    starts, ends = _bounds(n_lines)
+    starts, ends = bounds(_WIDTH + len(_DERIVED_ROWS), n_lines)
     nums = np.empty((len(_NUMBER_COLUMNS), n_lines), dtype=np.int64)
     nums_ok = np.empty((len(_NUMBER_COLUMNS), n_lines), dtype=np.bool_)
     floats = np.empty((len(_FLOAT_POSITIONS), n_lines), dtype=np.float64)
@@ -403,12 +306,12 @@ def parse_vouched(
         return None  # a line without a time is a reject: the polars path says why
     typed: dict[str, pa.Array] = {}
     for j, column in enumerate(_NUMBER_COLUMNS):
-        typed[column] = _numbers(nums[j], nums_ok[j], UTC_TS if column.endswith(("_time", "_ts")) else pa.int64())
+        typed[column] = number_array(nums[j], nums_ok[j], UTC_TS if column.endswith(("_time", "_ts")) else pa.int64())
     for j, name in enumerate(_FLOAT_POSITIONS):
-        typed[name] = _numbers(floats[j], floats_ok[j], pa.float64())
+        typed[name] = number_array(floats[j], floats_ok[j], pa.float64())
     names = list(_RAW_STRINGS) + list(_DERIVED_ROWS)
     rows = list(_RAW_STRINGS.values()) + list(_DERIVED_ROWS.values())
-    typed.update(zip(names, _strings(buf, starts, ends, rows, [r < _WIDTH for r in rows]), strict=True))
+    typed.update(zip(names, string_arrays(buf, starts, ends, rows, [r < _WIDTH for r in rows]), strict=True))
     kind = typed["type"]
     if kind.null_count or not pc.all(pc.is_in(kind, value_set=_TYPES)).as_py():
         return None

@@ -38,6 +38,7 @@ from ..errors import FormatError
 from ..schema import FLOW_BY_AWS, VPC_FLOW_SCHEMA, Field
 from .casting import MAX_EPOCH_SECONDS, numeric_fields, type_rows
 from .flow_header import looks_like_header, parse_header, unknown_fields
+from .flow_native import parse_vouched
 from .flow_parquet import parse_flow_parquet  # noqa: F401 - also reachable here, where ingest's brief looks for it
 from .grouped import cut_apart, join_objects, without_null_columns
 from .lines import count_lines, first_line, normalise_newlines, read_lines_column, select_lines, split_lines
@@ -63,9 +64,13 @@ def parse_vpcflow(
 
 
 def parse_vpcflow_detailed(
-    data: bytes, *, source_uri: str, header: str | Sequence[str] | None = None, fast: bool = True, uri_column: bool = True
-) -> FlowParse:
-    """Like ``parse_vpcflow``, plus the header; ``fast=False`` forces the careful path (tests)."""
+    data: bytes, *, source_uri: str, header: str | Sequence[str] | None = None, fast: bool = True, uri_column: bool = True,
+    compiled: bool = True,
+) -> FlowParse:  # fmt: skip
+    """Like ``parse_vpcflow``, plus the header; ``fast=False`` forces the careful path (tests).
+
+    ``compiled``: try ``flow_native`` first (with ``fast``); tests turn it off to compare the two.
+    """
     lines_read = count_lines(data)
     if lines_read == 0:
         names = parse_header(header, source_uri=source_uri) if header is not None else ()
@@ -91,8 +96,17 @@ def parse_vpcflow_detailed(
     if drift:
         log.warning("%s: header names field(s) AWS does not document: %s (kept in extra_fields)", source_uri, ", ".join(drift))
     first_no = header_lines + 1
-    got = _fast_parse(data, header_lines, lines_read, names, columns, header_text) if fast else None
-    if got is not None:
+    vouched = None
+    if fast and compiled and not drift and not data.startswith(_BOM) and b"\r" not in data:  # exactly as AWS writes
+        body_start = rest if header_lines else 0
+        vouched = parse_vouched(
+            data, names, body_start, first_no, lines_read - header_lines, source_uri=source_uri, uri_column=uri_column
+        )
+    got = _fast_parse(data, header_lines, lines_read, names, columns, header_text) if fast and vouched is None else None
+    rejects: list[Reject] = []
+    if vouched is not None:
+        table = vouched
+    elif got is not None:
         good, skipped, rejects = got
         header_lines += skipped
         table = _finish(good, columns, source_uri, uri_column=uri_column)

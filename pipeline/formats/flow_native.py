@@ -29,6 +29,7 @@ from .native_columns import (
     number_array,
     read_int,
     skip_run,
+    sparse_rows,
     text_array,
 )
 
@@ -105,8 +106,7 @@ def parse_vouched(
     nums = np.empty((len(ints), n_lines), dtype=np.int64)
     nums_ok = np.empty((len(ints), n_lines), dtype=np.bool_)
     offsets = np.zeros((len(texts), n_lines + 1), dtype=np.int32)
-    # a column's values are disjoint pieces of the object: its size bounds each (pages never written cost nothing)
-    text = np.empty((len(texts), len(data)), dtype=np.uint8)
+    text = sparse_rows(len(texts), len(data))  # a column's values are disjoint pieces of the object
     text_ok = np.empty((len(texts), n_lines), dtype=np.bool_)
     if not _split(np.frombuffer(data, dtype=np.uint8), _CLASS, body_start, kinds, nums, nums_ok, offsets, text, text_ok):
         return None

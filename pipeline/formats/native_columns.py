@@ -8,6 +8,7 @@ and caches the machine code beside this file.
 
 from __future__ import annotations
 
+import mmap
 import threading
 
 import numpy as np
@@ -128,6 +129,15 @@ def string_arrays(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, rows: l
         values = whole.slice(int(base[j]), int(base[j + 1] - base[j]))
         out.append(pa.Array.from_buffers(pa.string(), valid.shape[1], [bitmap, pa.py_buffer(offsets[j]), values], null_count=nulls))
     return out
+
+
+def sparse_rows(rows: int, size: int) -> np.ndarray:
+    """``rows`` x ``size`` bytes where only the pages written take memory (4 kB pages).
+
+    For columns whose total is known only after the pass: each row may take the whole
+    object. numpy's own large arrays ask for 2 MB pages, which a sparse write fills whole.
+    """
+    return np.frombuffer(mmap.mmap(-1, max(rows * size, 1)), dtype=np.uint8)[: rows * size].reshape(rows, size)
 
 
 def text_array(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray) -> pa.Array:

@@ -71,9 +71,8 @@ def _split(
                     text_ok[t, line] = False
                 else:
                     text_ok[t, line] = True
-                    row = text[t]
                     for i in range(np.uint64(s), np.uint64(pos)):  # unsigned: no negative-index check per byte
-                        row[at] = buf[i]
+                        text[t, at] = buf[i]
                         at += one
                 offsets[t, line + 1] = at
             if f < width - 1:

@@ -288,9 +288,12 @@ def test_kill_9_mid_ingest_then_resume_equals_uninterrupted_run(seaweed: Seaweed
                 "--workers", "2", "--batch-objects", "3"]  # fmt: skip
 
     cmd = ingest_cmd(url)
-    started = time.monotonic()
-    subprocess.run(ingest_cmd(fresh_lake(seaweed.endpoint)), env=env, check=True, capture_output=True)
-    run_time = time.monotonic() - started
+    times = []
+    for _ in range(2):  # the shorter of two whole runs: a run slowed by other tests' load would time the kills late
+        started = time.monotonic()
+        subprocess.run(ingest_cmd(fresh_lake(seaweed.endpoint)), env=env, check=True, capture_output=True)
+        times.append(time.monotonic() - started)
+    run_time = min(times)
     rng = random.Random(14)
     killed = 0
     for _ in range(12):

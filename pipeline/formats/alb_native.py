@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from ..schema import ALB_ACCESS_SCHEMA, ALB_LOG_ORDER, ALB_TYPES, UTC_TS
+from ..schema import ALB_ACCESS_SCHEMA, ALB_LOG_ORDER, ALB_TYPES, UTC_TS, conform_to_schema
 from .native_columns import (
     DASH,
     NEWLINE,
@@ -315,22 +315,11 @@ def parse_vouched(
     kind = typed["type"]
     if kind.null_count or not pc.all(pc.is_in(kind, value_set=_TYPES)).as_py():
         return None
-    columns: list[pa.Array] = []
-    for f in ALB_ACCESS_SCHEMA:
-        name = f.name
-        if name in typed:
-            columns.append(typed[name])
-        elif name in ("node_ip", "load_balancer"):
-            columns.append(pa.repeat(pa.scalar(node_ip if name == "node_ip" else load_balancer, pa.string()), n_lines))
-        elif name == "source_line":
-            columns.append(pa.array(np.arange(1, n_lines + 1, dtype=np.int64)))
-        elif name == "source_uri":
-            if uri_column:
-                columns.append(pa.repeat(pa.scalar(source_uri, pa.string()), n_lines))
-        else:
-            columns.append(pa.nulls(n_lines, f.type))  # extra_fields: an object with them is not vouched for
+    repeated = {"node_ip": node_ip, "load_balancer": load_balancer} | ({"source_uri": source_uri} if uri_column else {})
+    typed.update((name, pa.repeat(pa.scalar(value, pa.string()), n_lines)) for name, value in repeated.items())
+    lines = pa.table({"source_line": np.arange(1, n_lines + 1, dtype=np.int64)})
     schema = ALB_ACCESS_SCHEMA if uri_column else ALB_ACCESS_SCHEMA.remove(ALB_ACCESS_SCHEMA.get_field_index("source_uri"))
-    return pa.Table.from_arrays(columns, schema=schema), nfields
+    return conform_to_schema(lines, schema, typed), nfields  # extra_fields: null (an object with them is not vouched for)
 
 
 def warm_up() -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from ..schema import FLOW_BY_AWS, UTC_TS, VPC_FLOW_SCHEMA
+from ..schema import FLOW_BY_AWS, UTC_TS, VPC_FLOW_SCHEMA, conform_to_schema
 from .casting import MAX_EPOCH_SECONDS
 from .native_columns import (
     NEWLINE,
@@ -118,18 +118,11 @@ def parse_vouched(
             secs = nums[j]
             ok = nums_ok[j] & (secs >= 0) & (secs <= MAX_EPOCH_SECONDS)
             given[f"{fields[i].aws}_time"] = number_array(np.where(ok, secs * 1_000_000, 0), ok, UTC_TS)
-    given["source_line"] = pa.array(np.arange(first_line, first_line + n_lines, dtype=np.int64))
     if uri_column:
         given["source_uri"] = pa.repeat(pa.scalar(source_uri, pa.string()), n_lines)
+    lines = pa.table({"source_line": np.arange(first_line, first_line + n_lines, dtype=np.int64)})
     schema = VPC_FLOW_SCHEMA if uri_column else VPC_FLOW_SCHEMA.remove(VPC_FLOW_SCHEMA.get_field_index("source_uri"))
-    nulls: dict[pa.DataType, pa.Array] = {}
-    columns = []
-    for f in schema:
-        if f.name in given:
-            columns.append(given[f.name])
-        else:  # a field this header does not name, or extra_fields (no undocumented fields here)
-            columns.append(nulls.setdefault(f.type, pa.nulls(n_lines, f.type)))
-    return pa.Table.from_arrays(columns, schema=schema)
+    return conform_to_schema(lines, schema, given)  # fields this header does not name, and extra_fields: null
 
 
 def warm_up() -> None:
